@@ -1,0 +1,110 @@
+"""Structured-config schemas for every config group.
+
+Each group's YAML files are validated against these dataclasses when Hydra composes the
+config, so a misspelt key (``sampler.stepz=5``) or a wrong type (``sampler.steps=abc``) fails
+before any model is built, with Hydra naming the full key. Groups whose options carry their
+own ``_target_`` parameters (``ablation``, ``metrics.items``) are open dicts here; their
+parameters are checked by the dataclass or class they instantiate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class ModelConfig:
+    """Where the pipeline comes from. ``_target_`` builds a ``evalsuite.models.ModelSource``."""
+
+    _target_: str = MISSING
+    name: str = MISSING  # the preset's name, as it appears in tables
+    arch: Optional[str] = None  # architecture built in memory when no path is given ("tiny")
+    path: Optional[str] = None  # local diffusers pipeline folder (model_index.json inside)
+    init_seed: int = 0  # seed of the random initialisation when no weights are loaded
+    resolution: int = 512  # generated image side, in pixels
+
+
+@dataclass
+class SamplerConfig:
+    """How images are sampled. Everything here except ``batch_size`` changes the images."""
+
+    scheduler: str = "pndm"  # see evalsuite.models.schedulers.SCHEDULERS
+    steps: int = 25
+    guidance_scale: float = 7.5
+    negative_prompt: Optional[str] = None
+    seed: int = 1234  # run seed; each prompt's seed is derived from it and the prompt id
+    batch_size: int = 8  # never changes an image (one generator per prompt)
+    dtype: str = "float32"  # float32 | float16 | bfloat16
+
+
+@dataclass
+class DatasetConfig:
+    """A prompt set. ``_target_`` builds an ``evalsuite.data.PromptSet``."""
+
+    _target_: str = MISSING
+    name: str = MISSING
+    path: Optional[str] = None
+    limit: Optional[int] = None  # use the first N prompts (after any ordering the loader defines)
+
+
+@dataclass
+class ReferenceConfig:
+    """A reference image set for the metrics that compare against real images."""
+
+    _target_: str = MISSING
+    name: str = MISSING
+    resolution: int = 512
+
+
+@dataclass
+class MetricsConfig:
+    """Which metrics to compute and what paired metrics compare.
+
+    ``items`` maps a metric name to its ``_target_`` config. ``paired_with`` lists the pairings
+    that paired metrics (PSNR, SSIM, LPIPS) are computed on: ``baseline`` (samples vs. the
+    same model without ablations, same prompts and seeds) and/or ``reconstruction``
+    (reference photographs vs. their round trip through the model's VAE).
+    """
+
+    items: Dict[str, Any] = field(default_factory=dict)
+    paired_with: List[str] = field(default_factory=list)
+    allow_random_weights: bool = False  # compute weight-needing metrics with random weights
+    batch_size: int = 16
+
+
+@dataclass
+class PathsConfig:
+    results_dir: str = "results"  # records/, tables/, samples/ and cache/ live here
+    assets_dir: str = "assets"  # local weight files for metrics
+
+
+@dataclass
+class Config:
+    """The root config of ``evalsuite run``."""
+
+    model: ModelConfig = MISSING
+    ablation: Dict[str, Any] = field(default_factory=dict)
+    dataset: DatasetConfig = MISSING
+    reference: ReferenceConfig = MISSING
+    sampler: SamplerConfig = MISSING
+    metrics: MetricsConfig = MISSING
+    paths: PathsConfig = MISSING
+    device: str = "cpu"
+    name: Optional[str] = None  # free-form label stored in the record
+    tags: List[str] = field(default_factory=list)
+
+
+def register_configs() -> None:
+    """Register the schemas so each YAML option can extend its group's schema."""
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    cs.store(group="model", name="model_schema", node=ModelConfig)
+    cs.store(group="sampler", name="sampler_schema", node=SamplerConfig)
+    cs.store(group="dataset", name="dataset_schema", node=DatasetConfig)
+    cs.store(group="reference", name="reference_schema", node=ReferenceConfig)
+    cs.store(group="metrics", name="metrics_schema", node=MetricsConfig)
+    cs.store(group="paths", name="paths_schema", node=PathsConfig)

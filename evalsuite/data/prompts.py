@@ -1,0 +1,95 @@
+"""Prompt sets: frozen lists of (id, text) identified by a sha256 of their content.
+
+A prompt's id, not its position, is what the rest of the suite keys on: its seed is derived
+from the run seed and the id, its image is stored under the id, and paired metrics match
+images by id. Reordering a file therefore changes nothing but the manifest hash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from evalsuite.errors import EvalsuiteError
+from evalsuite.io import sha256_json
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """An ordered, immutable prompt set with a content hash."""
+
+    name: str
+    prompts: tuple[Prompt, ...]
+    source: str  # where it was read from (recorded for provenance)
+
+    def __post_init__(self) -> None:
+        if not self.prompts:
+            raise EvalsuiteError(f"prompt set '{self.name}' from {self.source} is empty: "
+                                 "a prompt file needs at least one non-blank line")
+        ids = [p.id for p in self.prompts]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
+            raise EvalsuiteError(f"prompt set '{self.name}' has duplicate ids {dup}")
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def __iter__(self) -> Iterator[Prompt]:
+        return iter(self.prompts)
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the (id, text) pairs in order: changes when and only when the prompts do."""
+        return sha256_json([[p.id, p.text] for p in self.prompts])
+
+    def head(self, limit: int | None) -> "PromptSet":
+        if limit is None or limit >= len(self.prompts):
+            return self
+        if limit < 1:
+            raise EvalsuiteError(f"dataset.limit must be >= 1, got {limit}")
+        return PromptSet(self.name, self.prompts[:limit], self.source)
+
+    def to_manifest(self) -> list[dict[str, str]]:
+        return [{"id": p.id, "text": p.text} for p in self.prompts]
+
+
+def _from_lines(name: str, lines: Sequence[str], source: str) -> PromptSet:
+    # ids are 1-based line numbers of non-blank lines: stable under edits elsewhere in the file.
+    prompts = tuple(
+        Prompt(id=f"{i:05d}", text=line.strip())
+        for i, line in enumerate(lines, start=1)
+        if line.strip()
+    )
+    return PromptSet(name=name, prompts=prompts, source=source)
+
+
+def load_text_prompts(name: str, path: str | None, limit: int | None = None) -> PromptSet:
+    """Read a plain-text prompt file: one prompt per line, blank lines ignored."""
+    if path is None:
+        raise EvalsuiteError(f"dataset '{name}' needs dataset.path=<prompt file>")
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise EvalsuiteError(f"prompt file {p} does not exist (dataset.path={path}). "
+                             "Give a UTF-8 text file with one prompt per line.")
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise EvalsuiteError(f"prompt file {p} could not be read as UTF-8 text: {e}") from e
+    return _from_lines(name, lines, str(p.resolve())).head(limit)
+
+
+def load_demo_prompts(name: str = "demo", path: str | None = None, limit: int | None = None) -> PromptSet:
+    """The bundled demo set: 32 everyday prompts written for evalsuite."""
+    if path is not None:
+        raise EvalsuiteError("dataset=demo is the bundled prompt set and takes no path; "
+                             f"for your own file use dataset=text dataset.path={path}")
+    text = resources.files("evalsuite.data").joinpath("demo_prompts.txt").read_text("utf-8")
+    return _from_lines(name, text.splitlines(), "evalsuite/data/demo_prompts.txt").head(limit)

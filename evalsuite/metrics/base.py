@@ -1,0 +1,93 @@
+"""The metric protocol: stateful ``update``/``compute``/``reset`` over a pure function.
+
+Conventions shared by every metric:
+- images enter as ``uint8`` arrays of shape (N, H, W, 3): exactly what is stored on disk, so a
+  metric sees the same numbers whether it scores a fresh run or a folder of PNGs;
+- ``compute`` returns a ``MetricResult`` naming the metric's version and the settings that
+  change its value, which the result record stores next to the number;
+- ``version`` is bumped whenever a change to the code can change a value.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from evalsuite.errors import EvalsuiteError
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One metric value with what is needed to interpret and compare it."""
+
+    name: str
+    value: float
+    version: str
+    higher_is_better: bool
+    n: int  # number of images (or pairs) the value is computed over
+    settings: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, Any] | None = None  # {"file":..., "sha256":..., "verified": bool} or random
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {
+            "value": self.value,
+            "version": self.version,
+            "higher_is_better": self.higher_is_better,
+            "n": self.n,
+            "settings": self.settings,
+        }
+        if self.weights is not None:
+            d["weights"] = self.weights
+        return d
+
+
+def check_images(images: np.ndarray, what: str = "images") -> np.ndarray:
+    """Validate a uint8 (N, H, W, 3) batch and return it unchanged."""
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+        raise EvalsuiteError(f"{what} must be a uint8 numpy array, got {type(images).__name__} "
+                             f"{getattr(images, 'dtype', '')}")
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise EvalsuiteError(f"{what} must have shape (N, H, W, 3), got {images.shape}")
+    return images
+
+
+class Metric(ABC):
+    """Base class: metadata on the class, settings on the instance."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    higher_is_better: ClassVar[bool]
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that change this metric's value (recorded with it)."""
+        return {}
+
+    def prepare(self, assets_dir: str, allow_random_weights: bool) -> None:
+        """Load whatever weights the metric needs; raise ``MissingAssetError`` if absent."""
+
+    @abstractmethod
+    def reset(self) -> None: ...
+
+    @abstractmethod
+    def compute(self) -> MetricResult: ...
+
+    def _result(self, value: float, n: int, weights: dict[str, Any] | None = None) -> MetricResult:
+        return MetricResult(self.name, float(value), self.version, self.higher_is_better, n,
+                            self.settings(), weights)
+
+
+class PairedMetric(Metric):
+    """A metric over pairs of images with the same id (generated vs. reference)."""
+
+    @abstractmethod
+    def update(self, preds: np.ndarray, target: np.ndarray) -> None: ...
+
+
+class TextImageMetric(Metric):
+    """A metric over images and the prompts they were generated from."""
+
+    @abstractmethod
+    def update(self, images: np.ndarray, texts: Sequence[str]) -> None: ...

@@ -1,0 +1,1 @@
+"""Pure metric math: arrays in, numbers out, no state and no I/O."""

@@ -1,0 +1,105 @@
+"""The generator: the only thing the evaluation core knows about a model.
+
+``generate(texts, seeds) -> uint8 (N, H, W, 3)``. Each image's initial noise is drawn from its
+own CPU ``torch.Generator`` seeded with that prompt's seed, so an image depends on its prompt
+and seed only, never on the batch it happens to be in, its position there, or the device the
+noise was drawn for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+import torch
+
+from evalsuite.errors import ConfigError
+from evalsuite.models.schedulers import build_scheduler
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def prompt_seed(run_seed: int, prompt_id: str) -> int:
+    """The seed of one prompt's image: a hash of the run seed and the prompt id (63 bits)."""
+    digest = hashlib.sha256(f"{run_seed}/{prompt_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """[0, 1] floats -> uint8 with round-half-to-even, as diffusers' ``numpy_to_pil``."""
+    return (np.clip(images, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+class Generator(Protocol):
+    resolution: int
+
+    def generate(self, texts: Sequence[str], seeds: Sequence[int]) -> np.ndarray: ...
+
+
+class DiffusersGenerator:
+    """A Stable Diffusion pipeline with fixed sampler settings.
+
+    Args:
+        components: unet, vae, text_encoder, tokenizer, scheduler (the model's own scheduler,
+            whose config the chosen sampler is built on).
+        sampler: an ``evalsuite.config.schema.SamplerConfig``.
+        resolution: image side in pixels.
+        device: torch device string ("cpu", "cuda", "cuda:1").
+    """
+
+    def __init__(self, components: dict[str, Any], sampler: Any, resolution: int, device: str = "cpu"):
+        from diffusers import StableDiffusionPipeline
+
+        if sampler.dtype not in DTYPES:
+            raise ConfigError(f"sampler.dtype={sampler.dtype!r}; choose one of {sorted(DTYPES)}")
+        if sampler.steps < 1:
+            raise ConfigError(f"sampler.steps must be >= 1, got {sampler.steps}")
+        self.sampler, self.resolution, self.device = sampler, resolution, torch.device(device)
+        scheduler = build_scheduler(sampler.scheduler, components["scheduler"].config)
+        self.pipe = StableDiffusionPipeline(
+            vae=components["vae"], text_encoder=components["text_encoder"],
+            tokenizer=components["tokenizer"], unet=components["unet"], scheduler=scheduler,
+            safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        self.pipe.to(device=self.device)
+        if DTYPES[sampler.dtype] != torch.float32:
+            self.pipe.to(dtype=DTYPES[sampler.dtype])
+        self.pipe.set_progress_bar_config(disable=True)  # the store shows one bar per run
+
+    def _initial_latents(self, seeds: Sequence[int]) -> torch.Tensor:
+        unet = self.pipe.unet
+        side = self.resolution // self.pipe.vae_scale_factor
+        shape = (unet.config.in_channels, side, side)
+        noise = [torch.randn(shape, generator=torch.Generator("cpu").manual_seed(s)) for s in seeds]
+        return torch.stack(noise).to(self.device, dtype=unet.dtype)
+
+    @torch.inference_mode()
+    def generate(self, texts: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
+        """Generate one image per (text, seed); returns uint8 (N, H, W, 3)."""
+        if len(texts) != len(seeds):
+            raise ValueError(f"{len(texts)} texts but {len(seeds)} seeds")
+        s = self.sampler
+        out = self.pipe(
+            prompt=list(texts),
+            negative_prompt=[s.negative_prompt] * len(texts) if s.negative_prompt else None,
+            height=self.resolution, width=self.resolution,
+            num_inference_steps=s.steps, guidance_scale=s.guidance_scale,
+            latents=self._initial_latents(seeds),
+            # Per-image generators for stochastic schedulers, seeded apart from the noise.
+            generator=[torch.Generator("cpu").manual_seed(x ^ 0x5EED) for x in seeds],
+            output_type="np",
+        )
+        return to_uint8(np.asarray(out.images, dtype=np.float32))
+
+    @torch.inference_mode()
+    def reconstruct(self, images: np.ndarray) -> np.ndarray:
+        """Round-trip uint8 images through the VAE (encode, posterior mode, decode)."""
+        vae = self.pipe.vae
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).to(self.device, vae.dtype) / 127.5 - 1.0
+        latents = vae.encode(x).latent_dist.mode()
+        y = vae.decode(latents).sample
+        y = (y / 2 + 0.5).permute(0, 2, 3, 1).float().cpu().numpy()
+        return to_uint8(y)

@@ -1,0 +1,108 @@
+"""Model sources: where a pipeline's architecture and weights come from.
+
+A ``ModelSource`` is what ``conf/model/*.yaml`` instantiates. It validates its inputs when it
+is constructed (before anything is written or built), loads components on ``load()``, and
+describes itself for the result record with ``identity()``. Weights come either from a local
+diffusers pipeline folder (``path``), loaded with ``from_pretrained(local_files_only=True)``, or
+from a fixed-seed random initialisation of a named architecture.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from evalsuite.errors import EvalsuiteError
+from evalsuite.io import sha256_file, sha256_json
+
+log = logging.getLogger(__name__)
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+def _check_pipeline_folder(path: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise EvalsuiteError(f"model.path={path} does not exist. Point it at a local diffusers "
+                             "pipeline folder (one with model_index.json, as written by "
+                             "pipeline.save_pretrained); evalsuite never downloads models.")
+    if not p.is_dir() or not (p / "model_index.json").is_file():
+        raise EvalsuiteError(f"model.path={path} is not a diffusers pipeline folder: it has no "
+                             "model_index.json. Give the folder that pipeline.save_pretrained "
+                             "wrote (containing unet/, vae/, text_encoder/, tokenizer/, scheduler/).")
+    missing = [c for c in COMPONENTS if not (p / c).is_dir()]
+    if missing:
+        raise EvalsuiteError(f"model.path={path} is missing the component folders {missing}; "
+                             "a Stable Diffusion pipeline needs all of " + ", ".join(COMPONENTS))
+    return p
+
+
+class ModelSource:
+    """A text-to-image pipeline's components, from a folder or from a seeded initialisation.
+
+    Args:
+        name: the preset's name, as it appears in tables.
+        arch: architecture built when no ``path`` is given (``tiny``), or ``None`` when the
+            preset requires a ``path``.
+        path: local diffusers pipeline folder; when set, every component comes from it.
+        init_seed: seed of the random initialisation when no weights are loaded.
+        resolution: generated image side in pixels.
+    """
+
+    def __init__(self, name: str, arch: str | None = None, path: str | None = None,
+                 init_seed: int = 0, resolution: int = 512):
+        self.name, self.arch, self.init_seed, self.resolution = name, arch, init_seed, resolution
+        self.path = _check_pipeline_folder(path) if path else None
+        if self.path is None and arch is None:
+            raise EvalsuiteError(f"model={name} loads weights from a folder: set "
+                                 "model.path=<local diffusers pipeline folder>")
+        if self.path is None and arch != "tiny":
+            raise EvalsuiteError(f"model={name}: architecture {arch!r} has no in-memory "
+                                 "builder; give model.path=<local diffusers pipeline folder>")
+        if resolution < 8 or resolution % 8:
+            raise EvalsuiteError(f"model.resolution must be a positive multiple of 8, got {resolution}")
+        self._checkpoint: dict[str, Any] | None = None
+
+    def load(self) -> dict[str, Any]:
+        """Return the pipeline components (unet, vae, text_encoder, tokenizer, scheduler)."""
+        if self.path is None:
+            from evalsuite.models.tiny import build_tiny_components
+
+            log.info("building the tiny pipeline in memory (init_seed=%d)", self.init_seed)
+            return build_tiny_components(self.init_seed)
+        return self._load_folder(self.path)
+
+    def _load_folder(self, path: Path) -> dict[str, Any]:
+        from diffusers import StableDiffusionPipeline
+
+        log.info("loading pipeline from %s (local files only)", path)
+        try:
+            pipe = StableDiffusionPipeline.from_pretrained(
+                path, safety_checker=None, feature_extractor=None,
+                requires_safety_checker=False, local_files_only=True)
+        except Exception as e:  # diffusers raises OSError/ValueError/EnvironmentError variants
+            raise EvalsuiteError(f"model.path={path} could not be loaded as a Stable Diffusion "
+                                 f"pipeline: {type(e).__name__}: {e}") from e
+        return {c: getattr(pipe, c) for c in COMPONENTS}
+
+    def checkpoint(self) -> dict[str, Any] | None:
+        """sha256 of every weight file under ``path`` (None for in-memory models)."""
+        if self.path is None:
+            return None
+        if self._checkpoint is None:
+            files = sorted(f for f in self.path.rglob("*") if f.suffix in WEIGHT_SUFFIXES)
+            per_file = {str(f.relative_to(self.path)): sha256_file(f) for f in files}
+            self._checkpoint = {"path": str(self.path.resolve()), "files": per_file,
+                                "sha256": sha256_json(per_file)}
+        return self._checkpoint
+
+    def identity(self) -> dict[str, Any]:
+        """What identifies the weights: the checkpoint hash, or the architecture and seed."""
+        ckpt = self.checkpoint()
+        if ckpt is not None:
+            return {"preset": self.name, "weights": "checkpoint", "checkpoint_sha256": ckpt["sha256"],
+                    "path": ckpt["path"]}
+        return {"preset": self.name, "weights": "random_init", "arch": self.arch,
+                "init_seed": self.init_seed}

@@ -1,0 +1,58 @@
+"""The runs table: one row per record, regenerated from ``results/records/`` on every run.
+
+Columns: run id and time, the config choice of each group, the sampler settings that change
+numbers, the dataset and its size, then one column per metric named ``<metric>`` (or
+``<metric>/<pairing>``) whose values carry the metric's version in a ``@v`` suffix of the
+column name, so values from different metric versions never share a column.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from evalsuite.io import atomic_write_text, file_lock
+from evalsuite.results.record import load_records
+
+GROUPS = ("model", "ablation", "dataset", "sampler", "metrics")
+
+
+def record_row(rec: dict[str, Any]) -> dict[str, Any]:
+    """Flatten one record into a table row."""
+    choices = rec.get("choices", {})
+    sampler = rec.get("sampler", {})
+    row: dict[str, Any] = {"run_id": rec["run_id"], "created_at": rec.get("created_at")}
+    for g in GROUPS:
+        row[g] = choices.get(g)
+    row["ablations"] = "+".join(a["name"] for a in rec.get("model", {}).get("ablations", [])) or "-"
+    for k in ("scheduler", "steps", "guidance_scale", "seed"):
+        row[k] = sampler.get(k)
+    row["n_prompts"] = rec.get("dataset", {}).get("count")
+    row["unet_params"] = rec.get("model", {}).get("unet_params")
+    for name, m in sorted(rec.get("metrics", {}).items()):
+        row[f"{name}@v{m['version']}"] = m["value"]
+    return row
+
+
+def runs_table(records: list[dict[str, Any]]) -> pd.DataFrame:
+    return pd.DataFrame([record_row(r) for r in records])
+
+
+def write_tables(results_dir: str | os.PathLike) -> dict[str, Path]:
+    """Rebuild ``tables/runs.csv`` and ``tables/runs.md`` from every record, under a lock.
+
+    The lock makes "list records, render, publish" one step, so two runs finishing together
+    cannot publish a table that is missing the other's record.
+    """
+    results = Path(results_dir)
+    with file_lock(results / ".tables.lock"):
+        df = runs_table(load_records(results / "records"))
+        out = {"csv": results / "tables" / "runs.csv", "md": results / "tables" / "runs.md"}
+        atomic_write_text(out["csv"], df.to_csv(index=False))
+        md = df.to_markdown(index=False, floatfmt=".4g") if len(df) else "_no records yet_\n"
+        atomic_write_text(out["md"], "# evalsuite runs\n\nGenerated from results/records/ by "
+                          "`evalsuite run`; do not edit.\n\n" + md + "\n")
+    return out
