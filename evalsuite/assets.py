@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalsuite.errors import MissingAssetError
-from evalsuite.io import sha256_file
+from evalsuite.io import cached_sha256
 
 
 def _torch_hub_checkpoints() -> Path:
@@ -80,13 +80,17 @@ def get(name: str) -> Asset:
     raise KeyError(f"unknown asset {name!r}; known: {sorted(ASSETS)}")
 
 
-def resolve(name: str, assets_dir: str | os.PathLike) -> ResolvedAsset:
-    """Find asset ``name`` on disk and check its digest; raise ``MissingAssetError`` if absent."""
+def resolve(name: str, assets_dir: str | os.PathLike,
+            digest_cache: str | os.PathLike | None = None) -> ResolvedAsset:
+    """Find asset ``name`` on disk and check its digest; raise ``MissingAssetError`` if absent.
+
+    ``digest_cache`` (a JSON file) remembers digests by path, size and mtime.
+    """
     asset = get(name)
     candidates = asset.candidates(assets_dir)
     for path in candidates:
         if path.is_file():
-            digest = sha256_file(path)
+            digest = cached_sha256(path, digest_cache)
             if asset.sha256 and digest != asset.sha256:
                 raise MissingAssetError(f"{path} has sha256 {digest}, expected {asset.sha256}: "
                                         "the file is corrupt or a different release; replace it")

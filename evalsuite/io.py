@@ -98,3 +98,48 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def cached_sha256(path: str | os.PathLike, cache_file: str | os.PathLike | None) -> str:
+    """sha256 of a file, remembered by (absolute path, size, mtime) in ``cache_file``.
+
+    Multi-gigabyte checkpoints take seconds to hash; a file whose size and modification time
+    are unchanged is not hashed again. ``cache_file=None`` always hashes.
+    """
+    path = Path(path).resolve()
+    if cache_file is None:
+        return sha256_file(path)
+    st = path.stat()
+    stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    cache_file = Path(cache_file)
+    with file_lock(cache_file.with_name(cache_file.name + ".lock")):
+        try:
+            cache = json.loads(cache_file.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            cache = {}
+        hit = cache.get(str(path))
+        if hit and hit.get("size") == stamp["size"] and hit.get("mtime_ns") == stamp["mtime_ns"]:
+            return hit["sha256"]
+        digest = sha256_file(path)
+        cache[str(path)] = {**stamp, "sha256": digest}
+        atomic_write_text(cache_file, json.dumps(cache, indent=1, sort_keys=True))
+    return digest
+
+
+class JsonCache:
+    """Small JSON values on disk, one file per key, written atomically (None: no cache)."""
+
+    def __init__(self, folder: str | os.PathLike | None):
+        self.folder = Path(folder) if folder is not None else None
+
+    def get(self, key: str) -> Any:
+        if self.folder is None:
+            return None
+        try:
+            return json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+
+    def put(self, key: str, value: Any) -> None:
+        if self.folder is not None:
+            atomic_write_text(self.folder / f"{key}.json", json.dumps(value, sort_keys=True))

@@ -19,9 +19,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from evalsuite.errors import EvalsuiteError
-from evalsuite.evaluate import evaluate, generate_samples
-from evalsuite.io import sha256_json
-from evalsuite.models.generator import DiffusersGenerator
+from evalsuite.evaluate import Reconstruction, evaluate, generate_samples
+from evalsuite.io import JsonCache, sha256_json
+from evalsuite.models.lazy import LazyGenerator, LazyModel
 from evalsuite.results.provenance import provenance
 from evalsuite.results.record import SCHEMA_VERSION, new_run_id, utc_now, write_record
 from evalsuite.results.tables import write_tables
@@ -54,9 +54,7 @@ def check_writable(folder: str) -> Path:
 
 def build_ablations(cfg_ablation: DictConfig) -> list[Any]:
     """Instantiate the ablation specs in the order the config lists them."""
-    if not cfg_ablation:
-        return []
-    return [instantiate(c) for c in cfg_ablation.values()]
+    return [instantiate(c) for c in cfg_ablation.values()] if cfg_ablation else []
 
 
 def specs_to_dicts(specs: list[Any]) -> list[dict[str, Any]]:
@@ -67,84 +65,70 @@ def specs_to_dicts(specs: list[Any]) -> list[dict[str, Any]]:
     return [spec_to_dict(s) for s in specs]
 
 
-def _generation_factors(source: Any, unet: Any, specs: list[Any], cfg: DictConfig) -> dict[str, Any]:
-    sampler = OmegaConf.to_container(cfg.sampler, resolve=True)
-    return {"model": source.identity(), "unet_config_sha256": sha256_json(dict(unet.config)),
-            "ablations": specs_to_dicts(specs), "sampler": sampler,
+def generation_factors(source: Any, specs: list[Any], cfg: DictConfig) -> dict[str, Any]:
+    """Everything that changes the pixels of a sample (the sample store's key)."""
+    return {"model": source.identity(), "ablations": specs_to_dicts(specs),
+            "sampler": OmegaConf.to_container(cfg.sampler, resolve=True),
             "resolution": source.resolution, "device_type": cfg.device.split(":")[0]}
 
 
 def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the configured model and write one result record; return the record."""
     t_start = time.perf_counter()
-    durations: dict[str, float] = {}
     prompts = instantiate(cfg.dataset)
     source = instantiate(cfg.model)
     specs = build_ablations(cfg.ablation)
     sampler = OmegaConf.to_object(cfg.sampler)
     metric_factories = {n: partial(instantiate, c) for n, c in cfg.metrics["items"].items()}
     paired_with = list(cfg.metrics.paired_with)
+    reference = instantiate(cfg.reference) if "reconstruction" in paired_with else None
     results = check_writable(cfg.paths.results_dir)
     chash = config_hash(cfg)
+    durations: dict[str, float] = {}
 
-    t = time.perf_counter()
-    components = source.load()
-    durations["load_model"] = time.perf_counter() - t
-    base_unet = components["unet"]
+    model = LazyModel(source, specs, sampler, cfg.device)
     baseline_store = None
     if specs and "baseline" in paired_with:
-        # The baseline's samples are generated before surgery so one model sits in memory.
-        base_gen = DiffusersGenerator(components, sampler, source.resolution, cfg.device)
-        baseline_store = SampleStore(results / "samples",
-                                     _generation_factors(source, base_unet, [], cfg))
-        t = time.perf_counter()
-        generate_samples(base_gen, prompts, baseline_store, sampler.seed, sampler.batch_size,
-                         desc="generate baseline")
-        durations["generate_baseline"] = time.perf_counter() - t
-    if specs:
-        from evalsuite.ablations import apply_ablations
-
-        components["unet"] = apply_ablations(base_unet, specs)
-    unet = components["unet"]
-    generator = DiffusersGenerator(components, sampler, source.resolution, cfg.device)
-    store = SampleStore(results / "samples", _generation_factors(source, unet, specs, cfg))
-    stats = generate_samples(generator, prompts, store, sampler.seed, sampler.batch_size)
+        # Baseline samples first: they come from the same components before surgery.
+        baseline_store = SampleStore(results / "samples", generation_factors(source, [], cfg))
+        base = generate_samples(LazyGenerator(model, ablated=False), prompts, baseline_store,
+                                sampler.seed, sampler.batch_size, desc="generate baseline")
+        durations["generate_baseline"] = base.seconds
+    store = SampleStore(results / "samples", generation_factors(source, specs, cfg))
+    stats = generate_samples(LazyGenerator(model, ablated=True), prompts, store, sampler.seed,
+                             sampler.batch_size)
     durations["generate"] = stats.seconds
 
-    reference = instantiate(cfg.reference) if "reconstruction" in paired_with else None
+    recon = None
+    if reference is not None:
+        vae_identity = {"model": source.identity(), "dtype": sampler.dtype,
+                        "device_type": cfg.device.split(":")[0]}
+        recon = Reconstruction(reference, LazyGenerator(model, ablated=True).reconstruct,
+                               vae_identity)
     ev = evaluate(prompts, store, metric_factories, paired_with=paired_with,
-                  baseline=baseline_store, reference=reference, reconstruct=generator.reconstruct,
-                  assets_dir=cfg.paths.assets_dir,
+                  baseline=baseline_store, reconstruction=recon, assets_dir=cfg.paths.assets_dir,
                   allow_random_weights=cfg.metrics.allow_random_weights,
-                  batch_size=cfg.metrics.batch_size)
+                  batch_size=cfg.metrics.batch_size, cache_dir=results / "cache")
     durations["metrics"] = ev.seconds
+
+    facts_cache = JsonCache(results / "cache" / "models")
+    facts = facts_cache.get(store.key)
+    if facts is None:
+        facts = model.unet_facts()
+        facts_cache.put(store.key, facts)
     durations["total"] = time.perf_counter() - t_start
-
-    record = _record(cfg, choices or {}, chash, source, unet, specs, prompts, sampler, stats,
-                     baseline_store, reference, ev, durations)
-    path = write_record(results / "records", record)
-    log.info("wrote record %s", path)
-    tables = write_tables(results)
-    log.info("updated tables %s", ", ".join(str(p) for p in tables.values()))
-    return record
-
-
-def _record(cfg, choices, chash, source, unet, specs, prompts, sampler, stats, baseline_store,
-            reference, ev, durations) -> dict[str, Any]:
-    n_params = sum(p.numel() for p in unet.parameters())
-    return {
+    record = {
         "schema_version": SCHEMA_VERSION,
         "run_id": new_run_id(chash),
         "created_at": utc_now().isoformat(),
         "status": "complete",
         "name": cfg.name,
         "tags": list(cfg.tags),
-        "choices": choices,
+        "choices": choices or {},
         "config": OmegaConf.to_container(cfg, resolve=True),
         "config_hash": chash,
-        "model": {**source.identity(), "ablations": specs_to_dicts(specs),
-                  "unet_config_sha256": sha256_json(dict(unet.config)), "unet_params": n_params,
-                  "resolution": source.resolution},
+        "model": {**source.identity(), "ablations": specs_to_dicts(specs), **facts,
+                  "resolution": source.resolution, "loaded_this_run": model.loaded},
         "dataset": {"name": prompts.name, "source": prompts.source, "sha256": prompts.sha256,
                     "count": len(prompts)},
         "sampler": {**asdict(sampler), "generation_key": stats.generation_key},
@@ -152,8 +136,14 @@ def _record(cfg, choices, chash, source, unet, specs, prompts, sampler, stats, b
         "baseline_samples": str(baseline_store.dir) if baseline_store else None,
         "reference": reference.describe() if reference is not None else None,
         "metrics": ev.metrics,
+        "metrics_from_cache": ev.cached,
         "skipped_metrics": ev.skipped,
         "allow_random_weights": bool(cfg.metrics.allow_random_weights),
         "durations": durations,
         "provenance": provenance(cfg.device),
     }
+    path = write_record(results / "records", record)
+    log.info("wrote record %s", path)
+    tables = write_tables(results)
+    log.info("updated tables %s", ", ".join(str(p) for p in tables.values()))
+    return record

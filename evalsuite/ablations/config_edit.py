@@ -20,6 +20,7 @@ exactly zero to the residual stream and the model's outputs are unchanged at ini
 from __future__ import annotations
 
 import copy
+import inspect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -136,7 +137,8 @@ def drop_innermost_stages(cfg: dict[str, Any], sources: Sources, count: int) -> 
 
 def build_unet(config: Mapping[str, Any], device: str | torch.device = "meta") -> UNet2DConditionModel:
     """Build a UNet2DConditionModel from (finalised) kwargs on ``device`` (no weights on meta)."""
-    kwargs = {k: v for k, v in config.items() if not k.startswith("_") and k != RECORD_KEY}
+    accepted = inspect.signature(UNet2DConditionModel.__init__).parameters
+    kwargs = {k: v for k, v in config.items() if k in accepted and k != "self"}
     with torch.device(device):
         return UNet2DConditionModel(**kwargs)
 

@@ -43,7 +43,8 @@ class SwishGLU(AblationSpec):
         for _, ff in _iter_ffns(unet):
             glu = ff.net[0]
             if isinstance(glu, GEGLU):
-                swish = SwiGLU(glu.proj.in_features, glu.proj.out_features // 2, bias=glu.proj.bias is not None)
+                with torch.device("meta"):  # its own proj is a placeholder, replaced just below
+                    swish = SwiGLU(glu.proj.in_features, glu.proj.out_features // 2, bias=glu.proj.bias is not None)
                 swish.proj = glu.proj  # keep the trained projection object itself
                 ff.net[0] = swish
                 changed += 1

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
 from evalsuite.errors import EvalsuiteError
+
+if TYPE_CHECKING:
+    from evalsuite.assets import ResolvedAsset
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,27 @@ class Metric(ABC):
     version: ClassVar[str]
     higher_is_better: ClassVar[bool]
 
-    def settings(self) -> dict[str, Any]:
-        """The settings that change this metric's value (recorded with it)."""
+    def params(self) -> dict[str, Any]:
+        """The constructor settings that change this metric's value."""
         return {}
 
-    def prepare(self, assets_dir: str, allow_random_weights: bool) -> None:
-        """Load whatever weights the metric needs; raise ``MissingAssetError`` if absent."""
+    def settings(self) -> dict[str, Any]:
+        """What is recorded with the value: ``params()`` plus facts learned while computing."""
+        return self.params()
+
+    def required_assets(self) -> list[str]:
+        """Names (in ``evalsuite.assets``) of the weight files this metric needs."""
+        return []
+
+    def prepare(self, weights: Mapping[str, "ResolvedAsset | None"]) -> None:
+        """Load the weights found for ``required_assets()``; None means "use random weights"
+        (only passed when the config allows it explicitly)."""
+
+    def identity(self) -> dict[str, Any]:
+        """Everything about the metric itself that changes its value (for cache keys)."""
+        cls = type(self)
+        return {"class": f"{cls.__module__}.{cls.__qualname__}", "version": self.version,
+                "params": self.params()}
 
     @abstractmethod
     def reset(self) -> None: ...

@@ -12,15 +12,17 @@ truncated is recorded with the value. Images go through the model's own preproce
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-import torch
 from PIL import Image
 
 from evalsuite import assets
 from evalsuite.errors import ConfigError, EvalsuiteError
 from evalsuite.metrics.base import MetricResult, TextImageMetric, check_images
+
+if TYPE_CHECKING:
+    from evalsuite.assets import ResolvedAsset
 
 SCALES = ("cosine", "x100", "w2.5")
 
@@ -50,20 +52,20 @@ class CLIPScore(TextImageMetric):
         self._weights: dict[str, Any] | None = None
         self.reset()
 
-    def settings(self) -> dict[str, Any]:
+    def params(self) -> dict[str, Any]:
         return {"model": self.model_name, "pretrained": self.pretrained, "scale": self.scale,
-                "n_truncated_prompts": self._n_truncated}
+                "definition": "mean cosine of L2-normalised image and text embeddings"}
 
-    def prepare(self, assets_dir: str, allow_random_weights: bool) -> None:
+    def settings(self) -> dict[str, Any]:
+        return {**self.params(), "n_truncated_prompts": self._n_truncated}
+
+    def required_assets(self) -> list[str]:
+        return [assets.open_clip_asset_name(self.model_name, self.pretrained)]
+
+    def prepare(self, weights: Mapping[str, "ResolvedAsset | None"]) -> None:
         import open_clip
 
-        try:
-            found = assets.resolve(assets.open_clip_asset_name(self.model_name, self.pretrained),
-                                   assets_dir)
-        except EvalsuiteError:
-            if not allow_random_weights:
-                raise
-            found = None
+        found = weights[self.required_assets()[0]]
         model, _, preprocess = open_clip.create_model_and_transforms(
             self.model_name, pretrained=str(found.path) if found else None)
         self._model, self._preprocess = model.eval().to(self.device), preprocess
@@ -83,8 +85,9 @@ class CLIPScore(TextImageMetric):
             return 0
         return sum(len(encode(t)) + 2 > ctx for t in texts)  # +2: start and end tokens
 
-    @torch.inference_mode()
     def update(self, images: np.ndarray, texts: Sequence[str]) -> None:
+        import torch
+
         check_images(images)
         if len(texts) != len(images):
             raise EvalsuiteError(f"clip_score: {len(images)} images but {len(texts)} prompts")
@@ -92,8 +95,9 @@ class CLIPScore(TextImageMetric):
             raise RuntimeError("CLIPScore.prepare() must be called before update()")
         pix = torch.stack([self._preprocess(Image.fromarray(im)) for im in images]).to(self.device)
         tok = self._tokenizer(list(texts)).to(self.device)
-        img = torch.nn.functional.normalize(self._model.encode_image(pix).float(), dim=-1)
-        txt = torch.nn.functional.normalize(self._model.encode_text(tok).float(), dim=-1)
+        with torch.inference_mode():
+            img = torch.nn.functional.normalize(self._model.encode_image(pix).float(), dim=-1)
+            txt = torch.nn.functional.normalize(self._model.encode_text(tok).float(), dim=-1)
         self._cos.extend((img * txt).sum(-1).double().cpu().tolist())
         self._n_truncated += self._count_truncated(texts)
 

@@ -8,23 +8,32 @@ torchvision file ``alexnet-owt-7be5be79.pth``, looked up locally (``evalsuite.as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import torch
 
-from evalsuite import assets
 from evalsuite.errors import EvalsuiteError
 from evalsuite.metrics.base import MetricResult, PairedMetric, check_images
 
+if TYPE_CHECKING:
+    import torch
 
-def to_lpips_input(images: np.ndarray) -> torch.Tensor:
+    from evalsuite.assets import ResolvedAsset
+
+ASSET = "lpips_alexnet"
+
+
+def to_lpips_input(images: np.ndarray) -> "torch.Tensor":
     """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [-1, 1]."""
+    import torch
+
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
 
 
 def _load_alexnet_backbone(model: Any, path: str) -> None:
     """Copy torchvision AlexNet ``features.*`` weights into lpips' sliced backbone."""
+    import torch
+
     state = torch.load(path, map_location="cpu", weights_only=True)
     for slice_name, block in model.net.named_children():
         for idx, layer in block.named_children():
@@ -45,19 +54,17 @@ class LPIPS(PairedMetric):
         self._weights: dict[str, Any] | None = None
         self.reset()
 
-    def settings(self) -> dict[str, Any]:
+    def params(self) -> dict[str, Any]:
         return {"net": self.net, "heads": "lpips v0.1", "input_range": "[-1, 1]",
                 "reduction": "mean of per-pair spatial average"}
 
-    def prepare(self, assets_dir: str, allow_random_weights: bool) -> None:
+    def required_assets(self) -> list[str]:
+        return [ASSET]
+
+    def prepare(self, weights: Mapping[str, "ResolvedAsset | None"]) -> None:
         import lpips
 
-        try:
-            found = assets.resolve("lpips_alexnet", assets_dir)
-        except EvalsuiteError:
-            if not allow_random_weights:
-                raise
-            found = None
+        found = weights[ASSET]
         # pnet_rand=True stops lpips from downloading the backbone; real weights are copied in.
         self._model = lpips.LPIPS(net=self.net, pretrained=True, pnet_rand=True, verbose=False)
         if found is not None:
@@ -70,12 +77,14 @@ class LPIPS(PairedMetric):
     def reset(self) -> None:
         self._values: list[float] = []
 
-    @torch.inference_mode()
     def update(self, preds: np.ndarray, target: np.ndarray) -> None:
+        import torch
+
         check_images(preds, "preds"), check_images(target, "target")
         if self._model is None:
             raise RuntimeError("LPIPS.prepare() must be called before update()")
-        d = self._model(to_lpips_input(preds).to(self.device), to_lpips_input(target).to(self.device))
+        with torch.inference_mode():
+            d = self._model(to_lpips_input(preds).to(self.device), to_lpips_input(target).to(self.device))
         self._values.extend(d.flatten().double().cpu().tolist())
 
     def compute(self) -> MetricResult:

@@ -43,9 +43,11 @@ class PSNR(_MeanOfPairs):
     name, version, higher_is_better = "psnr", "1", True
     _fn = staticmethod(psnr)
 
+    def params(self) -> dict[str, Any]:
+        return {"data_range": 255, "reduction": "mean of per-image finite PSNR"}
+
     def settings(self) -> dict[str, Any]:
-        return {"data_range": 255, "reduction": "mean of per-image finite PSNR",
-                "n_identical": sum(math.isinf(v) for v in self._values)}
+        return {**self.params(), "n_identical": sum(math.isinf(v) for v in self._values)}
 
 
 class SSIM(_MeanOfPairs):
@@ -54,6 +56,6 @@ class SSIM(_MeanOfPairs):
     name, version, higher_is_better = "ssim", "1", True
     _fn = staticmethod(ssim)
 
-    def settings(self) -> dict[str, Any]:
+    def params(self) -> dict[str, Any]:
         return {**SSIM_SETTINGS, "channel_axis": -1, "border": "skimage (crop 5 px)",
                 "reduction": "mean of per-image SSIM"}

@@ -8,36 +8,24 @@ noise was drawn for.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from typing import Any, Protocol, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from evalsuite.errors import ConfigError
 from evalsuite.models.schedulers import build_scheduler
+from evalsuite.samples.seeds import prompt_seed  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def prompt_seed(run_seed: int, prompt_id: str) -> int:
-    """The seed of one prompt's image: a hash of the run seed and the prompt id (63 bits)."""
-    digest = hashlib.sha256(f"{run_seed}/{prompt_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
-
-
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """[0, 1] floats -> uint8 with round-half-to-even, as diffusers' ``numpy_to_pil``."""
     return (np.clip(images, 0.0, 1.0) * 255).round().astype(np.uint8)
-
-
-class Generator(Protocol):
-    resolution: int
-
-    def generate(self, texts: Sequence[str], seeds: Sequence[int]) -> np.ndarray: ...
 
 
 class DiffusersGenerator:

@@ -18,7 +18,8 @@ from evalsuite.io import sha256_file, sha256_json
 
 log = logging.getLogger(__name__)
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+# Weight files and the configs that give them their architecture.
+CHECKPOINT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json", ".txt")
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 
@@ -88,11 +89,11 @@ class ModelSource:
         return {c: getattr(pipe, c) for c in COMPONENTS}
 
     def checkpoint(self) -> dict[str, Any] | None:
-        """sha256 of every weight file under ``path`` (None for in-memory models)."""
+        """sha256 of every weight and config file under ``path`` (None for in-memory models)."""
         if self.path is None:
             return None
         if self._checkpoint is None:
-            files = sorted(f for f in self.path.rglob("*") if f.suffix in WEIGHT_SUFFIXES)
+            files = sorted(f for f in self.path.rglob("*") if f.is_file() and f.suffix in CHECKPOINT_SUFFIXES)
             per_file = {str(f.relative_to(self.path)): sha256_file(f) for f in files}
             self._checkpoint = {"path": str(self.path.resolve()), "files": per_file,
                                 "sha256": sha256_json(per_file)}
@@ -104,5 +105,17 @@ class ModelSource:
         if ckpt is not None:
             return {"preset": self.name, "weights": "checkpoint", "checkpoint_sha256": ckpt["sha256"],
                     "path": ckpt["path"]}
+        from evalsuite.models.tiny import tiny_architecture_sha256
+
         return {"preset": self.name, "weights": "random_init", "arch": self.arch,
-                "init_seed": self.init_seed}
+                "arch_sha256": tiny_architecture_sha256(), "init_seed": self.init_seed}
+
+
+def config_sha256(config: Any) -> str:
+    """Hash of a diffusers config, without its private keys.
+
+    diffusers keeps bookkeeping such as ``_use_default_values`` (built from a set, so its
+    order changes between processes) and ``_name_or_path`` in the config; neither changes
+    the architecture.
+    """
+    return sha256_json({k: v for k, v in dict(config).items() if not k.startswith("_")})

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel
-
-from evalsuite.models.tokenizer import build_clip_tokenizer
+from evalsuite.io import sha256_json
 
 TINY_UNET_CONFIG: dict[str, Any] = {
     "sample_size": 8,
@@ -77,6 +73,12 @@ def build_tiny_components(init_seed: int = 0, unet_config: dict[str, Any] | None
     Each component is initialised from its own seed (``init_seed`` + offset) inside a forked
     RNG, so building the model neither depends on nor disturbs the global torch RNG.
     """
+    import torch
+    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from evalsuite.models.tokenizer import build_clip_tokenizer
+
     components: dict[str, Any] = {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
@@ -90,3 +92,9 @@ def build_tiny_components(init_seed: int = 0, unet_config: dict[str, Any] | None
     for name in ("unet", "vae", "text_encoder"):
         components[name].eval()
     return components
+
+
+def tiny_architecture_sha256() -> str:
+    """Identity of the tiny architecture: changes whenever any of its configs change."""
+    return sha256_json({"unet": TINY_UNET_CONFIG, "vae": TINY_VAE_CONFIG,
+                        "text": TINY_TEXT_CONFIG, "scheduler": SD_SCHEDULER_CONFIG})

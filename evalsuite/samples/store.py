@@ -98,6 +98,13 @@ class SampleStore:
             raise EvalsuiteError(f"sample {p} is missing from the sample store")
         return decode_png(p)
 
+    def manifest_sha256(self) -> str | None:
+        """The sha256 recorded in ``manifest.json`` (None before the first manifest)."""
+        path = self.dir / "manifest.json"
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))["sha256"]
+
     def write_manifest(self, entries: list[dict[str, Any]]) -> str:
         """Write ``manifest.json`` (id, text, seed, file sha256 per image); return its sha256."""
         rows = []

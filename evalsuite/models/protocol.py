@@ -1,0 +1,17 @@
+"""The generator protocol: the only thing the evaluation core knows about a model."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+class Generator(Protocol):
+    """Turns prompts and per-prompt seeds into images."""
+
+    resolution: int
+
+    def generate(self, texts: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
+        """One uint8 (H, W, 3) image per (text, seed), stacked: (N, H, W, 3)."""
+        ...
