@@ -15,13 +15,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from evalsuite.config.build import build
 from evalsuite.errors import EvalsuiteError
 from evalsuite.evaluate import Reconstruction, evaluate, generate_samples
 from evalsuite.io import JsonCache, sha256_json
 from evalsuite.models.lazy import LazyGenerator, LazyModel
+from evalsuite.models.schedulers import check_sampler
 from evalsuite.results.provenance import provenance
 from evalsuite.results.record import SCHEMA_VERSION, new_run_id, utc_now, write_record
 from evalsuite.results.tables import write_tables
@@ -54,7 +55,7 @@ def check_writable(folder: str) -> Path:
 
 def build_ablations(cfg_ablation: DictConfig) -> list[Any]:
     """Instantiate the ablation specs in the order the config lists them."""
-    return [instantiate(c) for c in cfg_ablation.values()] if cfg_ablation else []
+    return [build(c, f"ablation.{k}") for k, c in cfg_ablation.items()] if cfg_ablation else []
 
 
 def specs_to_dicts(specs: list[Any]) -> list[dict[str, Any]]:
@@ -75,13 +76,17 @@ def generation_factors(source: Any, specs: list[Any], cfg: DictConfig) -> dict[s
 def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the configured model and write one result record; return the record."""
     t_start = time.perf_counter()
-    prompts = instantiate(cfg.dataset)
-    source = instantiate(cfg.model)
+    prompts = build(cfg.dataset, "dataset")
+    source = build(cfg.model, "model")
     specs = build_ablations(cfg.ablation)
     sampler = OmegaConf.to_object(cfg.sampler)
-    metric_factories = {n: partial(instantiate, c) for n, c in cfg.metrics["items"].items()}
+    check_sampler(sampler)
+    metric_factories = {n: partial(build, c, f"metrics.items.{n}")
+                        for n, c in cfg.metrics["items"].items()}
+    for factory in metric_factories.values():
+        factory()  # a metric with a bad parameter fails here, before anything is written
     paired_with = list(cfg.metrics.paired_with)
-    reference = instantiate(cfg.reference) if "reconstruction" in paired_with else None
+    reference = build(cfg.reference, "reference") if "reconstruction" in paired_with else None
     results = check_writable(cfg.paths.results_dir)
     chash = config_hash(cfg)
     durations: dict[str, float] = {}

@@ -110,11 +110,13 @@ def _check_final(specs: Sequence[AblationSpec], final: Mapping[str, Any]) -> Non
 # Planning and application
 
 
-def plan(base_config: Mapping[str, Any], specs: Sequence[AblationSpec]) -> tuple[dict[str, Any], Sources]:
+def plan(
+    base_config: Mapping[str, Any], specs: Sequence[AblationSpec], dry_run: bool = True
+) -> tuple[dict[str, Any], Sources]:
     """Validate ``specs`` on ``base_config`` and return (final UNet kwargs, weight sources).
 
-    Runs a dry run of the whole list on the meta device, so a successful plan means the
-    ablated UNet builds and every surgery finds its targets.
+    With ``dry_run`` the whole list is also applied to a meta-device UNet, so a successful plan
+    means the ablated UNet builds and every surgery finds its targets.
     """
     check_combination(specs)
     cfg = canonical_config(base_config)
@@ -126,8 +128,8 @@ def plan(base_config: Mapping[str, Any], specs: Sequence[AblationSpec]) -> tuple
     _check_final(specs, final)
     for spec in (s for s in specs if not s.config_level):
         spec.validate(final)
-    dry = build_unet(final, "meta")
-    _run_surgery(dry, specs)
+    if dry_run:
+        _run_surgery(build_unet(final, "meta"), specs)
     return final, sources
 
 
@@ -161,7 +163,7 @@ def build_ablated_unet(
     diffusers' fresh initialisation under the current torch RNG state.
     """
     specs = list(specs)
-    final, _ = plan(unet_config, specs)
+    final, _ = plan(unet_config, specs, dry_run=False)  # a fresh model: no state to protect
     unet = build_unet(final, device)
     _run_surgery(unet, specs)
     _record(unet, unet_config, specs)
@@ -187,8 +189,11 @@ def apply_ablations(unet: UNet2DConditionModel, specs: Sequence[AblationSpec]) -
     final, sources = plan(base, prior + specs)
     if any(s.config_level for s in specs):
         param = next(unet.parameters())
-        with torch.random.fork_rng(devices=[]):
-            new = build_unet(final, param.device).to(param.dtype)
+        # Fresh init of modules that inherit nothing must not move the caller's RNG streams.
+        with torch.random.fork_rng(devices=[param.device] if param.device.type == "cuda" else []):
+            new = build_unet(final, param.device)
+        if new.dtype != param.dtype:
+            new = new.to(param.dtype)
         if param.device.type != "meta":
             copy_matching_weights(new, unet, sources)
         new.train(unet.training)

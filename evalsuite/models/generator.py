@@ -14,8 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from evalsuite.errors import ConfigError
-from evalsuite.models.schedulers import build_scheduler
+from evalsuite.models.schedulers import build_scheduler, check_sampler
 from evalsuite.samples.seeds import prompt_seed  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -42,10 +41,7 @@ class DiffusersGenerator:
     def __init__(self, components: dict[str, Any], sampler: Any, resolution: int, device: str = "cpu"):
         from diffusers import StableDiffusionPipeline
 
-        if sampler.dtype not in DTYPES:
-            raise ConfigError(f"sampler.dtype={sampler.dtype!r}; choose one of {sorted(DTYPES)}")
-        if sampler.steps < 1:
-            raise ConfigError(f"sampler.steps must be >= 1, got {sampler.steps}")
+        check_sampler(sampler)
         self.sampler, self.resolution, self.device = sampler, resolution, torch.device(device)
         scheduler = build_scheduler(sampler.scheduler, components["scheduler"].config)
         self.pipe = StableDiffusionPipeline(

@@ -1,4 +1,4 @@
-"""Sampler names -> diffusers scheduler classes.
+"""Sampler names -> diffusers scheduler classes, and the sampler settings' validation.
 
 A scheduler is built from the model's own scheduler config (betas, timestep spacing,
 prediction type), so switching sampler never silently changes the noise schedule.
@@ -8,27 +8,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from diffusers import (
-    DDIMScheduler,
-    DPMSolverMultistepScheduler,
-    EulerDiscreteScheduler,
-    PNDMScheduler,
-)
-
 from evalsuite.errors import ConfigError
 
-SCHEDULERS: dict[str, tuple[type, dict[str, Any]]] = {
-    "pndm": (PNDMScheduler, {"skip_prk_steps": True}),  # diffusers' SD default
-    "ddim": (DDIMScheduler, {}),
-    "dpmpp_2m": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2}),
-    "euler": (EulerDiscreteScheduler, {}),
+# name -> (diffusers class name, settings that define the sampler beyond the model's config)
+SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),  # diffusers' SD default
+    "ddim": ("DDIMScheduler", {}),
+    "dpmpp_2m": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "euler": ("EulerDiscreteScheduler", {}),
 }
+DTYPE_NAMES = ("float32", "float16", "bfloat16")
+
+
+def check_sampler(sampler: Any) -> None:
+    """Reject sampler settings that cannot work, before anything is loaded or written."""
+    if sampler.scheduler not in SCHEDULERS:
+        raise ConfigError(f"sampler.scheduler={sampler.scheduler!r} is not known; choose one of "
+                          f"{sorted(SCHEDULERS)}")
+    if sampler.dtype not in DTYPE_NAMES:
+        raise ConfigError(f"sampler.dtype={sampler.dtype!r}; choose one of {list(DTYPE_NAMES)}")
+    if sampler.steps < 1:
+        raise ConfigError(f"sampler.steps must be >= 1, got {sampler.steps}")
+    if sampler.batch_size < 1:
+        raise ConfigError(f"sampler.batch_size must be >= 1, got {sampler.batch_size}")
+    if sampler.guidance_scale < 0:
+        raise ConfigError(f"sampler.guidance_scale must be >= 0, got {sampler.guidance_scale}")
 
 
 def build_scheduler(name: str, model_scheduler_config: dict[str, Any]) -> Any:
     """Instantiate scheduler ``name`` on top of the model's scheduler config."""
+    import diffusers
+
     if name not in SCHEDULERS:
         raise ConfigError(f"sampler.scheduler={name!r} is not known; choose one of "
                           f"{sorted(SCHEDULERS)}")
-    cls, overrides = SCHEDULERS[name]
-    return cls.from_config(dict(model_scheduler_config), **overrides)
+    cls_name, overrides = SCHEDULERS[name]
+    return getattr(diffusers, cls_name).from_config(dict(model_scheduler_config), **overrides)

@@ -1,0 +1,88 @@
+"""Every option of every config group composes and instantiates; schema errors name the key."""
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from conftest import CONF_DIR
+from evalsuite.config.build import build
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+
+
+def test_default_config_composes_and_resolves(compose):
+    cfg = compose()
+    assert cfg.model.name == "tiny" and cfg.dataset.name == "demo"
+    assert dict(cfg.ablation) == {}
+    assert cfg.reference.resolution == cfg.model.resolution  # interpolated
+    OmegaConf.to_container(cfg, resolve=True)
+
+
+@pytest.mark.parametrize("option", options("dataset"))
+def test_every_dataset_option_instantiates(compose, option, tmp_path):
+    f = tmp_path / "p.txt"
+    f.write_text("a cat\n")
+    extra = [f"dataset.path={f}"] if option == "text" else []
+    prompts = instantiate(compose(f"dataset={option}", *extra).dataset)
+    assert len(prompts) >= 1
+
+
+@pytest.mark.parametrize("group", ["sampler", "metrics", "reference", "paths"])
+def test_every_option_of_simple_groups_composes(compose, group):
+    for option in options(group):
+        cfg = compose(f"{group}={option}")
+        assert OmegaConf.to_container(cfg[group], resolve=True)
+
+
+@pytest.mark.parametrize("option", options("metrics"))
+def test_every_metric_instantiates_without_loading_weights(compose, option):
+    for name, c in compose(f"metrics={option}").metrics["items"].items():
+        m = instantiate(c)
+        assert m.name == name and m.version
+
+
+def test_model_pretrained_requires_a_path(compose):
+    from evalsuite.errors import EvalsuiteError
+
+    with pytest.raises(EvalsuiteError, match=r"model\.path"):
+        build(compose("model=pretrained").model, "model")
+
+
+@pytest.mark.parametrize("override, key", [
+    ("sampler.stepz=3", "stepz"),
+    ("model.resoluton=64", "resoluton"),
+    ("metrics.batchsize=3", "batchsize"),
+    ("paths.result_dir=x", "result_dir"),
+])
+def test_unknown_key_fails_at_compose_time_naming_it(compose, override, key):
+    with pytest.raises((ConfigCompositionException, ConfigKeyError)) as e:
+        compose(override)
+    assert key in str(e.value) + str(e.value.__cause__)
+
+
+@pytest.mark.parametrize("override, key", [
+    ("sampler.steps=abc", "steps"),
+    ("sampler.guidance_scale=high", "guidance_scale"),
+    ("metrics.allow_random_weights=maybe", "allow_random_weights"),
+])
+def test_wrong_type_fails_at_compose_time_naming_it(compose, override, key):
+    with pytest.raises((ConfigCompositionException, ValidationError)) as e:
+        compose(override)
+    assert key in str(e.value) + str(e.value.__cause__)
+
+
+def test_ablation_list_composes_in_order(compose):
+    names = options("ablation")
+    if len(names) < 2:
+        pytest.skip("fewer than two ablation options are defined")
+    a, b = names[0], names[1]
+    cfg = compose(f"ablation=[{b},{a}]")
+    assert list(cfg.ablation.keys()) == [b, a]
+    specs = [instantiate(c) for c in cfg.ablation.values()]
+    assert [s.name for s in specs] == [b, a]
