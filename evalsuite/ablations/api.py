@@ -13,6 +13,7 @@ rebuilds itself: build from its config on meta, re-run the surgery, load the sta
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from itertools import combinations
@@ -44,7 +45,7 @@ def spec_to_dict(spec: AblationSpec) -> dict[str, Any]:
     def plain(v: Any) -> Any:
         return [plain(x) for x in v] if isinstance(v, tuple) else v
 
-    params = {f: plain(getattr(spec, f)) for f in spec.__dataclass_fields__}
+    params = {f.name: plain(getattr(spec, f.name)) for f in dataclasses.fields(spec)}
     return {"name": spec.name, "params": params}
 
 
@@ -124,8 +125,12 @@ def plan(
     for spec in (s for s in specs if s.config_level):
         spec.validate(finalize_config(cfg))
         spec.edit_config(cfg, sources)
-    final = finalize_config(cfg)
-    _check_final(specs, final)
+    _check_final(specs, cfg)
+    try:
+        final = finalize_config(cfg)
+    except ValueError as exc:  # a combination diffusers' config cannot express
+        names = ", ".join(s.name for s in specs if s.config_level)
+        raise ConfigError(f"ablations {names}: {exc}") from exc
     for spec in (s for s in specs if not s.config_level):
         spec.validate(final)
     if dry_run:

@@ -123,7 +123,9 @@ class DropStages(AblationSpec):
     """Remove the ``count`` innermost stages (down and mirrored up); BK-SDM-Tiny drops one.
 
     The new innermost down stage loses its downsampler (diffusers puts none on the last);
-    the mid block, if any, stays and runs at the new innermost level. Weight rule: remaining
+    the mid block, if any, stays and runs at the new innermost level -- at twice the
+    resolution, so with the mid block kept FLOPs may even rise (BK-SDM-Tiny removes the mid
+    block first). Weight rule: remaining
     stages keep their weights (up stages re-indexed), as in BK-SDM-Tiny's released code.
     """
 
