@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import nonet  # noqa: E402,F401  (side effect: sockets blocked)
 
 ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = str(ROOT / "conf")
+CONF_DIR = str(ROOT / "conf")  # the same folder evalsuite.commands.CONF_DIR points at
 
 # Small but complete settings for end-to-end runs on 2 CPU cores.
 FAST = ["dataset.limit=6", "sampler.steps=2", "sampler.batch_size=4", "metrics=pixel"]

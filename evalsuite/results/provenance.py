@@ -45,18 +45,20 @@ def library_versions() -> dict[str, str | None]:
 
 
 def environment(device: str) -> dict[str, Any]:
-    import torch
-
+    """Interpreter, libraries and hardware. Runtime facts about torch are recorded only when
+    this run imported torch (a fully cached re-run does not, and should not pay for it)."""
     env: dict[str, Any] = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "libraries": library_versions(),
         "device": device,
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
     }
-    if device.startswith("cuda") and torch.cuda.is_available():
-        env["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        env["torch_threads"] = torch.get_num_threads()
+        env["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
+        if device.startswith("cuda") and torch.cuda.is_available():
+            env["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return env
 
 

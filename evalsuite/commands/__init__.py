@@ -1,0 +1,41 @@
+"""One module per ``evalsuite`` subcommand; each defines ``app``, a Hydra main function.
+
+Shared helpers for the apps live here: the config folder, the runtime choices and the
+error reporter that turns user-facing errors into one paragraph and exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from omegaconf import DictConfig
+
+from evalsuite.errors import EvalsuiteError
+
+CONF_DIR = os.environ.get("EVALSUITE_CONF", str(Path(__file__).resolve().parents[2] / "conf"))
+
+
+def hydra_choices() -> dict[str, Any]:
+    """Which option of each config group was used (Hydra's own groups left out)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    choices = HydraConfig.get().runtime.choices
+    return {k: v for k, v in choices.items() if not k.startswith("hydra/")}
+
+
+def report_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Print an ``EvalsuiteError`` as one paragraph on stderr and exit with status 2."""
+
+    def wrapper(cfg: DictConfig) -> Any:
+        try:
+            return fn(cfg)
+        except EvalsuiteError as e:
+            print(f"evalsuite: error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper

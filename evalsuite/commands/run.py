@@ -1,0 +1,24 @@
+"""``evalsuite run``: generate samples for the configured model, score them, write a record."""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+from omegaconf import DictConfig
+
+from evalsuite.commands import CONF_DIR, hydra_choices, report_errors
+
+log = logging.getLogger("evalsuite")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+@report_errors
+def app(cfg: DictConfig) -> None:
+    """Generate samples for the configured model and score them; write a record and table."""
+    from evalsuite.run import run
+
+    record = run(cfg, hydra_choices())
+    metrics = ", ".join(f"{k}={v['value']:.4g}" for k, v in record["metrics"].items()) or "none"
+    log.info("run %s done in %.1f s; metrics: %s", record["run_id"],
+             record["durations"]["total"], metrics)
