@@ -1,55 +1,137 @@
-"""Weight files that metrics need: declared once, looked up locally, never downloaded at run time.
+"""Weight files that metrics need: declared once, looked up locally, fetched only on request.
 
-Each asset has a canonical file name and, where it is known, a sha256 (or the 8-hex-digit
-sha256 prefix that torch hub file names carry). Files are looked up first in the assets folder
-(``paths.assets_dir``, or the ``EVALSUITE_ASSETS`` environment variable) and then in the cache
-folders the upstream libraries use, so a machine that already ran torchvision or open_clip
-finds its files.
+Each asset has a canonical file name, an upstream URL and, where it can be checked, a sha256:
+the full digest when one is published (OpenAI's CLIP URLs name the file's sha256, which their
+loader verifies), or the first 8 hex digits that torch hub file names carry
+(``alexnet-owt-7be5be79.pth``, ``pt_inception-2015-12-05-6726825d.pth``; torch hub checks
+downloads against exactly this prefix). Where no digest is published (clean-fid's TorchScript
+Inception, Hugging Face checkpoints) none is invented: the file's sha256 is recorded and the
+record says it could not be verified.
+
+Lookup order: the assets folder (``assets.dir``/``paths.assets_dir``, default
+``$EVALSUITE_ASSETS`` or ``./assets``), then the caches the upstream libraries use (torch hub,
+clean-fid's ``/tmp``, open_clip's ``~/.cache/clip``, the Hugging Face hub cache), so a machine
+that already ran those libraries finds its files. Nothing is downloaded unless ``fetch`` is
+called (``evalsuite assets assets.fetch=true``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from evalsuite.errors import MissingAssetError
 from evalsuite.io import cached_sha256
 
+FETCH_HINT = "evalsuite assets assets.fetch=true assets.names=[{name}]"
 
-def _torch_hub_checkpoints() -> Path:
-    torch_home = os.environ.get("TORCH_HOME", os.path.join(os.path.expanduser("~"), ".cache", "torch"))
-    return Path(torch_home) / "hub" / "checkpoints"
+
+class CorruptAssetError(MissingAssetError):
+    """A weight file exists but its sha256 is not the published one."""
+
+
+def default_assets_dir() -> Path:
+    return Path(os.environ.get("EVALSUITE_ASSETS", "assets")).expanduser()
+
+
+def _upstream_dir(kind: str) -> list[Path]:
+    home = Path.home()
+    if kind == "torch_hub":
+        torch_home = os.environ.get("TORCH_HOME", str(home / ".cache" / "torch"))
+        return [Path(torch_home) / "hub" / "checkpoints"]
+    if kind == "tmp":  # clean-fid downloads to a hard-coded /tmp on Linux
+        return [Path("/tmp")]
+    if kind == "clip_cache":  # open_clip's download_pretrained_from_url default
+        return [home / ".cache" / "clip"]
+    if kind.startswith("hf:"):  # hf:<org>/<repo>: every snapshot of that repo
+        hub = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get(
+            "HF_HOME", str(home / ".cache" / "huggingface"))) / "hub")
+        repo = hub / ("models--" + kind[3:].replace("/", "--")) / "snapshots"
+        return sorted(repo.glob("*")) if repo.is_dir() else [repo / "<revision>"]
+    raise ValueError(f"unknown upstream cache {kind!r}")
 
 
 @dataclass(frozen=True)
 class Asset:
+    """One weight file: canonical name, where it comes from, and how to check it."""
+
     name: str
     filename: str
     url: str
-    sha256: str | None = None  # full digest, when known
+    sha256: str | None = None  # full digest, when published
     sha256_prefix: str | None = None  # torch hub convention: first 8 hex digits in the name
-    fallbacks: tuple[str, ...] = field(default_factory=tuple)  # "torch_hub" etc.
+    fallbacks: tuple[str, ...] = field(default_factory=tuple)  # "kind" or "kind=filename"
+    description: str = ""
 
-    def candidates(self, assets_dir: str | os.PathLike) -> list[Path]:
-        paths = [Path(os.environ.get("EVALSUITE_ASSETS", assets_dir)).expanduser() / self.filename]
-        if "torch_hub" in self.fallbacks:
-            paths.append(_torch_hub_checkpoints() / self.filename)
+    def expected(self) -> str:
+        """The expected digest in words, for messages."""
+        if self.sha256:
+            return self.sha256
+        if self.sha256_prefix:
+            return f"{self.sha256_prefix}... (prefix from the file name, torch hub convention)"
+        return "none published (any file is accepted; its sha256 is recorded as unverified)"
+
+    def candidates(self, assets_dir: str | os.PathLike | None) -> list[Path]:
+        """Where the file is looked for, in order."""
+        folder = Path(assets_dir).expanduser() if assets_dir else default_assets_dir()
+        paths = [folder / self.filename]
+        for fb in self.fallbacks:
+            kind, _, fname = fb.partition("=")
+            paths += [d / (fname or self.filename) for d in _upstream_dir(kind)]
         return paths
 
+    def check_digest(self, digest: str) -> bool | None:
+        """True/False if a digest is known and (mis)matches; None if none is known."""
+        if self.sha256:
+            return digest == self.sha256
+        if self.sha256_prefix:
+            return digest.startswith(self.sha256_prefix)
+        return None
+
+
+_OPENAI = "https://openaipublic.azureedge.net/clip/models"
+_HF = "https://huggingface.co"
 
 ASSETS: dict[str, Asset] = {
     a.name: a
     for a in [
+        Asset("inception_pytorch_fid", "pt_inception-2015-12-05-6726825d.pth",
+              "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+              "pt_inception-2015-12-05-6726825d.pth",
+              sha256_prefix="6726825d", fallbacks=("torch_hub",),
+              description="FID Inception v3 (TF 2015-12-05 port) state dict, pytorch-fid; "
+                          "fid_legacy / kid_legacy"),
+        Asset("inception_clean_fid", "inception-2015-12-05.pt",
+              "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/"
+              "inception-2015-12-05.pt", fallbacks=("tmp",),
+              description="FID Inception v3 TorchScript (StyleGAN2-ADA), clean-fid; "
+                          "fid_clean / kid_clean"),
         Asset("lpips_alexnet", "alexnet-owt-7be5be79.pth",
               "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
-              sha256_prefix="7be5be79", fallbacks=("torch_hub",)),
+              sha256_prefix="7be5be79", fallbacks=("torch_hub",),
+              description="torchvision AlexNet, LPIPS backbone (heads ship with lpips)"),
         Asset("open_clip_vit_g14_laion2b_s34b_b88k", "open_clip_vit_g14_laion2b_s34b_b88k.bin",
-              "https://huggingface.co/laion/CLIP-ViT-g-14-laion2B-s34B-b88K/resolve/main/"
-              "open_clip_pytorch_model.bin"),
+              f"{_HF}/laion/CLIP-ViT-g-14-laion2B-s34B-b88K/resolve/main/"
+              "open_clip_pytorch_model.bin",
+              fallbacks=("hf:laion/CLIP-ViT-g-14-laion2B-s34B-b88K=open_clip_pytorch_model.bin",),
+              description="open_clip ViT-g-14 laion2b_s34b_b88k; clip_score (BK-SDM, SnapFusion)"),
         Asset("open_clip_vit_l14_openai", "open_clip_vit_l14_openai.pt",
-              "https://openaipublic.azureedge.net/clip/models/b8cca3fd41ae0c99ba7e8951adf17d267cdb"
-              "84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt", sha256_prefix="b8cca3fd"),
+              f"{_OPENAI}/b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/"
+              "ViT-L-14.pt",
+              sha256="b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836",
+              fallbacks=("clip_cache=ViT-L-14.pt",),
+              description="OpenAI CLIP ViT-L/14 (TorchScript)"),
+        Asset("open_clip_vit_l14_336_openai", "open_clip_vit_l14_336_openai.pt",
+              f"{_OPENAI}/3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02/"
+              "ViT-L-14-336px.pt",
+              sha256="3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
+              fallbacks=("clip_cache=ViT-L-14-336px.pt",),
+              description="OpenAI CLIP ViT-L/14@336 (TorchScript); cmmd"),
     ]
 }
 
@@ -59,15 +141,22 @@ class ResolvedAsset:
     path: Path
     sha256: str
     verified: bool  # True when the digest (or its prefix) matched the registry
+    verification: str = ""  # how: "sha256", "sha256 prefix", "no published digest", "stand-in"
 
     def to_record(self) -> dict:
-        return {"file": str(self.path), "sha256": self.sha256, "verified": self.verified}
+        return {"file": str(self.path), "sha256": self.sha256, "verified": self.verified,
+                "verification": self.verification or ("sha256" if self.verified else "none")}
 
 
 def open_clip_asset_name(model_name: str, pretrained: str) -> str:
-    """Registry name of an open_clip checkpoint, e.g. ``open_clip_vit_g14_laion2b_s34b_b88k``."""
-    model = model_name.lower().replace("-", "").replace("/", "")
-    model = model.replace("vitg", "vit_g").replace("vitl", "vit_l").replace("vitb", "vit_b")
+    """Registry name of an open_clip checkpoint, e.g. ``open_clip_vit_g14_laion2b_s34b_b88k``
+    (``ViT-L-14-336`` -> ``vit_l14_336``)."""
+    parts = model_name.lower().replace("/", "").split("-")
+    model = parts[0]
+    if len(parts) >= 3:
+        model = f"{parts[0]}_{parts[1]}{parts[2]}" + "".join(f"_{p}" for p in parts[3:])
+    elif len(parts) == 2:
+        model = f"{parts[0]}_{parts[1]}"
     return f"open_clip_{model}_{pretrained.lower()}"
 
 
@@ -76,29 +165,112 @@ def get(name: str) -> Asset:
     if name in ASSETS:
         return ASSETS[name]
     if name.startswith("open_clip_"):
-        return Asset(name, f"{name}.bin", "the open_clip pretrained tag's Hugging Face repository")
+        return Asset(name, f"{name}.bin", "the open_clip pretrained tag's download URL "
+                     "(open_clip.get_pretrained_url(model, tag))")
     raise KeyError(f"unknown asset {name!r}; known: {sorted(ASSETS)}")
 
 
-def resolve(name: str, assets_dir: str | os.PathLike,
-            digest_cache: str | os.PathLike | None = None) -> ResolvedAsset:
-    """Find asset ``name`` on disk and check its digest; raise ``MissingAssetError`` if absent.
+def _where(assets_dir: str | os.PathLike | None) -> str:
+    folder = (Path(assets_dir).expanduser() if assets_dir else default_assets_dir()).resolve()
+    return f"{folder} (assets.dir= or paths.assets_dir=, default $EVALSUITE_ASSETS)"
 
+
+def missing_message(asset: Asset, assets_dir: str | os.PathLike | None) -> str:
+    looked = ", ".join(str(p) for p in asset.candidates(assets_dir))
+    return (f"weight file {asset.filename} ({asset.name}) is missing; looked in {looked}. "
+            f"Expected sha256: {asset.expected()}. Put it in {_where(assets_dir)}: on a machine "
+            f"with internet run `{FETCH_HINT.format(name=asset.name)}`, or download {asset.url} "
+            f"and save it as {asset.filename}.")
+
+
+def resolve(name: str, assets_dir: str | os.PathLike | None,
+            digest_cache: str | os.PathLike | None = None, verify: bool = True) -> ResolvedAsset:
+    """Find asset ``name`` on disk and check its digest.
+
+    Raises ``MissingAssetError`` if no candidate exists, ``CorruptAssetError`` if the first one
+    found has the wrong digest and ``verify`` is true. With ``verify=False`` (stand-in files in
+    tests and smoke runs) a mismatching file is accepted and marked ``verified=False``.
     ``digest_cache`` (a JSON file) remembers digests by path, size and mtime.
     """
     asset = get(name)
-    candidates = asset.candidates(assets_dir)
-    for path in candidates:
-        if path.is_file():
-            digest = cached_sha256(path, digest_cache)
-            if asset.sha256 and digest != asset.sha256:
-                raise MissingAssetError(f"{path} has sha256 {digest}, expected {asset.sha256}: "
-                                        "the file is corrupt or a different release; replace it")
-            if asset.sha256_prefix and not digest.startswith(asset.sha256_prefix):
-                raise MissingAssetError(f"{path} has sha256 {digest[:8]}..., expected "
-                                        f"{asset.sha256_prefix}...: the file is corrupt; replace it")
-            return ResolvedAsset(path, digest, bool(asset.sha256 or asset.sha256_prefix))
-    looked = ", ".join(str(p) for p in candidates)
-    raise MissingAssetError(f"weight file {asset.filename} ({name}) is missing; looked in {looked}. "
-                            f"Download it from {asset.url} on a machine with internet and put it "
-                            f"in the assets folder (paths.assets_dir or $EVALSUITE_ASSETS).")
+    for path in asset.candidates(assets_dir):
+        if not path.is_file():
+            continue
+        digest = cached_sha256(path, digest_cache)
+        ok = asset.check_digest(digest)
+        if ok is None:
+            return ResolvedAsset(path, digest, False, "no published digest; sha256 recorded")
+        if ok:
+            return ResolvedAsset(path, digest, True,
+                                 "sha256" if asset.sha256 else "sha256 prefix")
+        if not verify:
+            return ResolvedAsset(path, digest, False, "stand-in: digest mismatch accepted "
+                                 "(assets.verify=false)")
+        raise CorruptAssetError(
+            f"weight file {path} ({name}) has sha256 {digest}, expected {asset.expected()}: it "
+            f"is corrupt, truncated or a different release. Delete it and put the right file in "
+            f"{_where(assets_dir)}: run `{FETCH_HINT.format(name=name)}` on a machine with "
+            f"internet, or download {asset.url}. (For stand-in weights in tests: "
+            "assets.verify=false; the record then says the weights were not verified.)")
+    raise MissingAssetError(missing_message(asset, assets_dir))
+
+
+@dataclass(frozen=True)
+class AssetStatus:
+    name: str
+    filename: str
+    state: str  # "present", "missing", "corrupt", "unverified"
+    path: str | None
+    detail: str
+
+
+def check(names: Iterable[str], assets_dir: str | os.PathLike | None,
+          digest_cache: str | os.PathLike | None = None, verify: bool = True) -> list[AssetStatus]:
+    """Status of each named asset, without raising."""
+    out = []
+    for name in names:
+        asset = get(name)
+        try:
+            r = resolve(name, assets_dir, digest_cache, verify)
+        except CorruptAssetError as e:
+            out.append(AssetStatus(name, asset.filename, "corrupt", None, str(e)))
+        except MissingAssetError as e:
+            out.append(AssetStatus(name, asset.filename, "missing", None, str(e)))
+        else:
+            state = "present" if r.verified else "unverified"
+            out.append(AssetStatus(name, asset.filename, state, str(r.path), r.verification))
+    return out
+
+
+def fetch(name: str, assets_dir: str | os.PathLike | None, mirror: str | None = None,
+          verify: bool = True, timeout: float = 60.0) -> Path:
+    """Download asset ``name`` into the assets folder (atomically) and check its digest.
+
+    ``mirror``: a base URL that serves files under their canonical names (an institutional
+    mirror, or a local server in tests) used instead of the upstream URL.
+    """
+    asset = get(name)
+    if not asset.url.startswith(("http://", "https://")) and not mirror:
+        raise MissingAssetError(f"no download URL is known for {name}; {asset.url}")
+    url = f"{mirror.rstrip('/')}/{asset.filename}" if mirror else asset.url
+    folder = Path(assets_dir).expanduser() if assets_dir else default_assets_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    h = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as resp:
+            while block := resp.read(1 << 20):
+                h.update(block)
+                f.write(block)
+            f.flush()
+            os.fsync(f.fileno())
+        digest = h.hexdigest()
+        if verify and asset.check_digest(digest) is False:
+            raise CorruptAssetError(f"downloaded {url} has sha256 {digest}, expected "
+                                    f"{asset.expected()}; not saved")
+        os.replace(tmp, folder / asset.filename)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return folder / asset.filename
+

@@ -193,21 +193,38 @@ def apply_ablations(unet: UNet2DConditionModel, specs: Sequence[AblationSpec]) -
         )
     final, sources = plan(base, prior + specs)
     if any(s.config_level for s in specs):
-        param = next(unet.parameters())
-        # Fresh init of modules that inherit nothing must not move the caller's RNG streams.
-        with torch.random.fork_rng(devices=[param.device] if param.device.type == "cuda" else []):
-            new = build_unet(final, param.device)
-        if new.dtype != param.dtype:
-            new = new.to(param.dtype)
-        if param.device.type != "meta":
-            copy_matching_weights(new, unet, sources)
-        new.train(unet.training)
+        new = _rebuild_with_weights(unet, final, sources)
         _run_surgery(new, prior + specs)
         unet = new
     else:
         _run_surgery(unet, specs)
     _record(unet, base, prior + specs)
     return unet
+
+
+def _rebuild_with_weights(unet: UNet2DConditionModel, final: Mapping[str, Any], sources: Sources) -> UNet2DConditionModel:
+    """Build ``final`` on ``unet``'s device and dtype and copy the weights that fit.
+
+    Built on meta and materialised uninitialised, so only modules that inherit nothing are
+    initialised (diffusers' defaults are PyTorch's ``reset_parameters``): for SD v1.5 this
+    avoids initialising ~0.9B parameters that would be overwritten anyway.
+    """
+    param = next(unet.parameters())
+    new = build_unet(final, "meta").to(param.dtype)
+    new.train(unet.training)
+    if param.device.type == "meta":
+        return new
+    new = new.to_empty(device=param.device)
+    missing = copy_matching_weights(new, unet, sources)
+    owners = {key.rpartition(".")[0] for key in missing}
+    # Fresh init of modules that inherit nothing must not move the caller's RNG streams.
+    with torch.random.fork_rng(devices=[param.device] if param.device.type == "cuda" else []):
+        for path in sorted(owners):
+            module = new.get_submodule(path)
+            if not hasattr(module, "reset_parameters"):
+                raise RuntimeError(f"cannot initialise {path} ({type(module).__name__}) after rebuilding")
+            module.reset_parameters()
+    return new
 
 
 def save_ablated_unet(unet: UNet2DConditionModel, folder: str | Path) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry, sdpa_flop_count, shape_wrapper
 
 COUNTED = (
     "FLOPs = 2 x multiply-accumulates of convolutions, linear layers and the attention score (QK^T) "
@@ -74,12 +75,53 @@ def _op_kind(op: Any) -> str:
     return _KIND.get(name, "other")
 
 
-def count_module_flops(module: nn.Module, call: Callable[[], Any], inputs: dict[str, Any] | None = None) -> FlopReport:
-    """Count the FLOPs of ``call()`` (a forward of ``module``), broken down by op and child."""
-    root = type(module).__name__
-    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_CUSTOM) as mode:
+class _TotalsMode(TorchDispatchMode):
+    """FlopCounterMode's counting without its per-module tracking (about 2x faster).
+
+    Same formulas, same rule for ops without one (decompose, then count the parts).
+    """
+
+    def __init__(self, registry: dict[Any, Any]):
+        super().__init__()
+        self.registry = registry
+        self.counts: dict[Any, int] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        packet = func._overloadpacket
+        if packet not in self.registry and func is not torch.ops.prim.device.default:
+            with self:
+                out = func.decompose(*args, **kwargs)
+                if out is not NotImplemented:
+                    return out
+        out = func(*args, **kwargs)
+        if packet in self.registry:
+            self.counts[packet] = self.counts.get(packet, 0) + self.registry[packet](*args, **kwargs, out_val=out)
+        return out
+
+
+def _totals(call: Callable[[], Any]) -> dict[Any, int]:
+    registry = {**flop_registry, **{k: shape_wrapper(v) for k, v in _CUSTOM.items()}}
+    mode = _TotalsMode(registry)
+    with torch.no_grad(), mode:
         call()
-    counts = mode.get_flop_counts()
+    return mode.counts
+
+
+def count_module_flops(
+    module: nn.Module, call: Callable[[], Any], inputs: dict[str, Any] | None = None, by_block: bool = True
+) -> FlopReport:
+    """Count the FLOPs of ``call()`` (a forward of ``module``), broken down by op and child.
+
+    ``by_block=False`` skips the per-child breakdown (``by_block`` is then empty) for speed.
+    """
+    root = type(module).__name__
+    if by_block:
+        with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_CUSTOM) as mode:
+            call()
+        counts = mode.get_flop_counts()
+    else:
+        counts = {"Global": _totals(call)}
     by_kind: dict[str, int] = {}
     for op, n in counts.get("Global", {}).items():
         kind = _op_kind(op)
@@ -92,7 +134,7 @@ def count_module_flops(module: nn.Module, call: Callable[[], Any], inputs: dict[
         top = parts[1] if len(parts) == 2 or not parts[2].isdigit() else f"{parts[1]}.{parts[2]}"
         if name == f"{root}.{top}":
             by_block[top] = int(sum(ops.values()))
-    total = int(mode.get_total_flops())
+    total = int(sum(counts.get("Global", {}).values()))
     device = str(next(module.parameters()).device)
     return FlopReport(total, total // 2, by_kind, by_block, dict(inputs or {}), device)
 
@@ -103,6 +145,7 @@ def count_flops(
     batch: int = 1,
     text_len: int = 77,
     cross_attention_dim: int | None = None,
+    by_block: bool = True,
 ) -> FlopReport:
     """FLOPs of one UNet forward at ``sample_size`` x ``sample_size`` latent (default: the config's).
 
@@ -119,4 +162,4 @@ def count_flops(
     text = torch.zeros(batch, text_len, dim, device=dev, dtype=dtype)
     t = torch.full((batch,), 999, device=dev, dtype=torch.long)
     inputs = {"sample": list(sample.shape), "encoder_hidden_states": list(text.shape)}
-    return count_module_flops(unet, lambda: unet(sample, t, encoder_hidden_states=text), inputs)
+    return count_module_flops(unet, lambda: unet(sample, t, encoder_hidden_states=text), inputs, by_block)

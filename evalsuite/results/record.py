@@ -15,6 +15,18 @@ Fields (schema_version 1):
   ``skipped_metrics``: name -> reason;
 - ``reference``: the reference set's identity when one was used;
 - ``durations``: seconds per stage; ``provenance``: code version, git state, environment.
+
+Optional fields that readers understand when present (added without a schema bump, because
+a reader that ignores them still reads every number right):
+- ``metrics[name].ci``: {low, high, n_resamples, level?}, a bootstrap interval of the value
+  (``level`` defaults to 0.95);
+- ``protocol``: {name, hash, fields}, the named evaluation protocol the numbers were measured
+  under (see ``evalsuite.results.protocol``; without it, the protocol is derived from the
+  dataset, reference set and resolution).
+
+Schema changes: when a change makes old records read wrong, bump ``SCHEMA_VERSION`` and add
+``MIGRATIONS[old] = fn`` turning an ``old`` record into an ``old + 1`` one. ``load_records``
+migrates every record forward in memory; the files on disk are never rewritten (immutable).
 """
 
 from __future__ import annotations
@@ -24,11 +36,20 @@ import os
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_create_bytes
 
 SCHEMA_VERSION = 1
+
+#: version n -> function turning a version-n record into a version n+1 record (pure: returns a
+#: new dict). Empty while the schema is at version 1.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+class RecordError(EvalsuiteError):
+    """A record cannot be read by this version of evalsuite."""
 
 
 def new_run_id(config_hash: str, now: datetime | None = None) -> str:
@@ -45,15 +66,41 @@ def write_record(records_dir: str | os.PathLike, record: dict[str, Any]) -> Path
     return atomic_create_bytes(Path(records_dir) / f"{record['run_id']}.json", data)
 
 
+def migrate_record(record: dict[str, Any], source: str = "record") -> dict[str, Any]:
+    """Bring ``record`` forward to ``SCHEMA_VERSION`` through ``MIGRATIONS``, one step at a time.
+
+    Records from a newer evalsuite, or without a version, are refused with a ``RecordError``
+    naming ``source``: guessing their meaning could put a number in the wrong column.
+    """
+    version = record.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise RecordError(f"{source}: no valid schema_version ({version!r}); not an evalsuite record")
+    if version > SCHEMA_VERSION:
+        raise RecordError(f"{source}: schema_version {version} is newer than this evalsuite reads "
+                          f"({SCHEMA_VERSION}); upgrade evalsuite to read it")
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise RecordError(f"{source}: no migration from schema_version {version}")
+        record = step(record)
+        version += 1
+        record["schema_version"] = version
+    return record
+
+
+def read_record(path: str | os.PathLike) -> dict[str, Any]:
+    """One record file, migrated to the current schema."""
+    with open(path, encoding="utf-8") as f:
+        return migrate_record(json.load(f), source=str(path))
+
+
 def load_records(records_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every complete record in the folder, oldest first (temporary files are ignored)."""
+    """Every complete record in the folder, migrated to the current schema, oldest first
+    (temporary files are ignored)."""
     folder = Path(records_dir)
     if not folder.is_dir():
         return []
-    records = []
-    for path in sorted(folder.glob("*.json")):
-        with open(path, encoding="utf-8") as f:
-            records.append(json.load(f))
+    records = [read_record(path) for path in sorted(folder.glob("*.json"))]
     return sorted(records, key=lambda r: (r.get("created_at", ""), r.get("run_id", "")))
 
 

@@ -130,3 +130,22 @@ def test_missing_weights_skip_the_metric_with_the_file_named(compose):
     assert "open_clip_vit_g14_laion2b_s34b_b88k" in why and "looked in" in why
     assert "alexnet-owt-7be5be79.pth" in rec["skipped_metrics"]["lpips/reconstruction"]
     assert "psnr/reconstruction" in rec["metrics"]
+
+
+def test_ablated_run_is_compared_with_its_baseline_at_the_same_seeds(compose, caplog):
+    plain = run(compose(*FAST))
+    variant = run(compose(*FAST, "ablation=[shared_kv,ffn_ratio]"))
+    # the baseline's samples are exactly the plain run's samples (same key, nothing regenerated)
+    assert variant["baseline_samples"] == plain["samples"]["dir"]
+    assert [a["name"] for a in variant["model"]["ablations"]] == ["shared_kv", "ffn_ratio"]
+    assert variant["model"]["unet_params"] < plain["model"]["unet_params"]
+    assert variant["samples"]["generation_key"] != plain["samples"]["generation_key"]
+    psnr = variant["metrics"]["psnr/baseline"]
+    assert psnr["pairing"] == "baseline" and psnr["n"] == 6
+    assert 5 < psnr["value"] < 60  # a real difference, not identity
+    assert 0 < variant["metrics"]["ssim/baseline"]["value"] < 1
+    # a second variant reuses the baseline and the VAE reconstruction values
+    other = run(compose(*FAST, "ablation=[swish_glu]"))
+    assert other["baseline_samples"] == plain["samples"]["dir"]
+    assert "psnr/reconstruction" in other["metrics_from_cache"]
+    assert other["metrics"]["psnr/baseline"]["value"] != psnr["value"]

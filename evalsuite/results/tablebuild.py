@@ -1,0 +1,244 @@
+"""Build a ``Table`` from a ``TableDef`` and the results store.
+
+Rules that keep a table honest:
+- a metric column holds values of one comparability key only (protocol + metric identity,
+  see ``protocol.py``); values under other keys go to extra columns labelled ``[P2]``,
+  ``[v2]``..., never into the same one;
+- a row shows its most recent record for each key; the footer names every record used;
+- deltas are computed from unrounded values, against the baseline row's value in the same
+  column, and left empty when the baseline has no value there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from evalsuite.results.arch import arch_figures, arch_of_record, counted
+from evalsuite.results.notes import Notes
+from evalsuite.results.protocol import CellKey, metric_identity
+from evalsuite.results.store import VARIANT_SAMPLER, ResultStore, get_field, matches, variant_label
+from evalsuite.results.tabledef import ColumnDef, RowDef, TableDef, plain
+from evalsuite.results.tablemodel import NOT_MEASURABLE, NOT_MEASURED, Cell, Column, Table
+
+Rec = Mapping[str, Any]
+
+
+@dataclass
+class Row:
+    label: str
+    rdef: RowDef | None
+    records: list[Rec]  # oldest first
+
+
+def resolve_rows(store: ResultStore, tdef: TableDef) -> list[Row]:
+    """The listed rows (each with its matching records), or one row per variant."""
+    records = store.filter(plain(tdef.where))
+    if tdef.rows:
+        return [Row(r.label or r.preset or f"row {i + 1}", r,
+                    [x for x in records if matches(x, plain(r.where))])
+                for i, r in enumerate(tdef.rows)]
+    groups: dict[tuple, list[Rec]] = {}
+    for rec in records:
+        sampler = rec.get("sampler") or {}
+        key = (variant_label(rec), *(str(sampler.get(k)) for k in VARIANT_SAMPLER))
+        groups.setdefault(key, []).append(rec)
+    return [Row(label, None, recs) for label, recs in zip(_labels(list(groups)), groups.values())]
+
+
+def _labels(keys: list[tuple]) -> list[str]:
+    """Variant labels, with the differing sampler settings added where two labels collide."""
+    out = []
+    for key in keys:
+        same = [k for k in keys if k[0] == key[0]]
+        diff = [i for i in range(1, len(key)) if len({k[i] for k in same}) > 1]
+        extra = ", ".join(f"{VARIANT_SAMPLER[i - 1]}={key[i]}" for i in diff)
+        out.append(f"{key[0]} ({extra})" if extra else key[0])
+    return out
+
+
+def auto_columns(rows: Sequence[Row]) -> list[ColumnDef]:
+    """Every metric the rows' records carry (sorted), then the UNet parameter count."""
+    names = sorted({m for row in rows for rec in row.records for m in rec.get("metrics") or {}})
+    cols = [ColumnDef(metric=n, round=4) for n in names]
+    return cols + [ColumnDef(field="model.unet_params", label="UNet params", thousands=True,
+                             delta=True)]
+
+
+def column_label(col: ColumnDef) -> str:
+    return col.label or col.metric or col.field or col.arch or "?"
+
+
+def metric_groups(metric: str, rows: Sequence[Row]) -> list[tuple[CellKey, list[Rec | None]]]:
+    """For each comparability key of ``metric`` (first seen first): each row's latest record."""
+    groups: dict[CellKey, list[Rec | None]] = {}
+    for i, row in enumerate(rows):
+        for rec in row.records:
+            if metric in (rec.get("metrics") or {}):
+                groups.setdefault(CellKey.of(rec, metric), [None] * len(rows))[i] = rec
+    return list(groups.items())
+
+
+def metric_cell(rec: Rec | None, metric: str, scale: float, notes: Notes) -> Cell:
+    if rec is None:
+        notes.mark(NOT_MEASURED)
+        return Cell(mark=NOT_MEASURED)
+    notes.use(rec)
+    m = rec["metrics"][metric]
+    ci = m.get("ci")
+    interval = (ci["low"] * scale, ci["high"] * scale) if ci and ci.get("low") is not None else None
+    return Cell(m["value"] * scale if m.get("value") is not None else None, interval)
+
+
+def split_labels(label: str, keys: Sequence[CellKey], notes: Notes) -> list[str]:
+    """One label per key: ``fid``, or ``fid [P2]`` / ``fid [P1 v2]`` when a column splits."""
+    if len(keys) == 1:
+        return [label]
+    out = []
+    for k in keys:
+        parts = [notes.label_of_key(k.protocol)] if len({x.protocol for x in keys}) > 1 else []
+        same = [x for x in keys if x.protocol == k.protocol]
+        if len(same) > 1:
+            distinct_versions = len({x.version for x in same}) == len(same)
+            parts.append(f"v{k.version}" if distinct_versions else f"v{k.version}:{k.metric[:6]}")
+        out.append(f"{label} [{' '.join(parts)}]")
+    return out
+
+
+def metric_columns(col: ColumnDef, rows: Sequence[Row], notes: Notes) -> list[tuple[Column, list[Cell]]]:
+    """A metric column, split in one column per comparability key."""
+    label = column_label(col)
+    groups = metric_groups(col.metric, rows)
+    if not groups:
+        notes.mark(NOT_MEASURED)
+        return [(Column(label, col.round, col.thousands), [Cell(mark=NOT_MEASURED) for _ in rows])]
+    cells = [[metric_cell(rec, col.metric, col.scale, notes) for rec in recs] for _, recs in groups]
+    labels = split_labels(label, [k for k, _ in groups], notes)
+    if len(groups) > 1:
+        for lab, (key, recs) in zip(labels, groups):
+            ident = metric_identity(next(r for r in recs if r is not None), col.metric)
+            notes.add(f"{lab}: {notes.label_of_key(key.protocol)}, {col.metric} version "
+                      f"{ident['version']}, params {ident['params'] or '{}'}, weights "
+                      f"{ident['weights'] or '-'}; values under other keys are in other columns.")
+    return [(Column(lab, col.round, col.thousands), c) for lab, c in zip(labels, cells)]
+
+
+def field_cells(col: ColumnDef, rows: Sequence[Row], notes: Notes) -> list[Cell]:
+    """A record field from each row's latest record (scaled when numeric)."""
+    out = []
+    for row in rows:
+        rec = row.records[-1] if row.records else None
+        value = get_field(rec, col.field) if rec is not None else None
+        if value is None:
+            notes.mark(NOT_MEASURED)
+            out.append(Cell(mark=NOT_MEASURED))
+            continue
+        notes.use(rec, metric=False)
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        out.append(Cell(_scale(value, col.scale) if numeric else str(value)))
+    return out
+
+
+def _scale(value: float | int, scale: float) -> float | int:
+    return value if scale == 1.0 else value * scale
+
+
+def row_arch(row: Row) -> tuple[str, list[dict[str, Any]]] | None:
+    """A row's architecture: its definition's preset + ablations, else its latest record's."""
+    if row.rdef is not None and row.rdef.preset:
+        return row.rdef.preset, [dict(a) for a in plain(row.rdef.ablations)]
+    return arch_of_record(row.records[-1]) if row.records else None
+
+
+def arch_cells(col: ColumnDef, rows: Sequence[Row], notes: Notes) -> list[Cell]:
+    """Parameters or GFLOPs regenerated from each row's architecture on the meta device."""
+    out = []
+    for row in rows:
+        arch = row_arch(row)
+        if arch is None:
+            notes.mark(NOT_MEASURABLE, column_label(col),
+                       "architecture not known by name (a checkpoint without a preset).")
+            out.append(Cell(mark=NOT_MEASURABLE))
+            continue
+        out.append(Cell(_scale(arch_figures(*arch)[col.arch], col.scale)))
+    notes.add("Architecture columns are regenerated from the configs on the meta device (no "
+              "weights): UNet parameters; GFLOPs of one UNet forward at the base config's latent "
+              f"size, batch 1, 77 tokens. {counted()}" if col.arch == "gflops" else
+              "Architecture columns are regenerated from the configs on the meta device (no weights).")
+    return out
+
+
+def delta_columns(column: Column, cells: list[Cell], base: int | None, tdef: TableDef) -> list[tuple[Column, list[Cell]]]:
+    """Δ (absolute) and Δ% columns against row ``base``; empty cells when it has no value."""
+    if base is None or not tdef.deltas:
+        return []
+    ref = cells[base].number
+    out = []
+    for kind in tdef.deltas:
+        vals = []
+        for c in cells:
+            if ref is None or c.number is None or (kind == "pct" and ref == 0):
+                vals.append(Cell())
+            else:
+                d = c.number - ref
+                vals.append(Cell(d if kind == "abs" else 100.0 * d / abs(ref)))
+        if kind == "abs":
+            out.append((Column(f"Δ {column.label}", column.digits, column.thousands, signed=True,
+                               kind="delta"), vals))
+        else:
+            out.append((Column(f"Δ% {column.label}", tdef.pct_round, signed=True, suffix="%",
+                               kind="delta_pct"), vals))
+    return out
+
+
+def baseline_index(tdef: TableDef, rows: Sequence[Row], notes: Notes) -> int | None:
+    """Index of the baseline row (by label, or the first row with a record matching a mapping)."""
+    wanted = plain(tdef.baseline)
+    if wanted is None:
+        return None
+    for i, row in enumerate(rows):
+        if (isinstance(wanted, Mapping) and any(matches(r, wanted) for r in row.records)) or \
+                row.label == wanted:
+            notes.add(f"Δ: difference to the baseline row '{row.label}'; Δ% = Δ / |baseline| x 100.")
+            return i
+    notes.add(f"No delta columns: no row matches the baseline {wanted!r}.")
+    return None
+
+
+def build_table(store: ResultStore, tdef: TableDef, name: str) -> Table:
+    """The generic table: rows x (value column [+ Δ, Δ%]) with its footer."""
+    notes = Notes()
+    rows = resolve_rows(store, tdef)
+    base = baseline_index(tdef, rows, notes)
+    columns: list[tuple[Column, list[Cell]]] = [
+        (Column("variant", kind="label"), [Cell(r.label) for r in rows])]
+    for col in tdef.columns or auto_columns(rows):
+        if col.metric:
+            parts = metric_columns(col, rows, notes)
+        elif col.unmeasurable:
+            notes.mark(NOT_MEASURABLE, column_label(col), col.unmeasurable)
+            parts = [(Column(column_label(col)), [Cell(mark=NOT_MEASURABLE) for _ in rows])]
+        else:
+            cells = field_cells(col, rows, notes) if col.field else arch_cells(col, rows, notes)
+            parts = [(Column(column_label(col), col.round, col.thousands), cells)]
+        for column, cells in parts:
+            columns.append((column, cells))
+            if col.delta:
+                columns += delta_columns(column, cells, base, tdef)
+    return assemble(name, tdef, columns, notes)
+
+
+def assemble(name: str, tdef: TableDef, columns: list[tuple[Column, list[Cell]]], notes: Notes) -> Table:
+    """Columns -> rows, sorted as the definition asks."""
+    n = len(columns[0][1]) if columns else 0
+    rows = [[cells[i] for _, cells in columns] for i in range(n)]
+    if tdef.sort_by:
+        labels = [c.label for c, _ in columns]
+        if tdef.sort_by not in labels:
+            notes.add(f"sort_by: no column '{tdef.sort_by}'; rows kept in definition order.")
+        else:
+            idx = labels.index(tdef.sort_by)
+            present = [r for r in rows if r[idx].number is not None]
+            missing = [r for r in rows if r[idx].number is None]
+            rows = sorted(present, key=lambda r: r[idx].number, reverse=tdef.descending) + missing
+    return Table(name, tdef.title, [c for c, _ in columns], rows, notes.render(), sorted(notes.records))
