@@ -210,7 +210,9 @@ def _rebuild_with_weights(unet: UNet2DConditionModel, final: Mapping[str, Any], 
     avoids initialising ~0.9B parameters that would be overwritten anyway.
     """
     param = next(unet.parameters())
-    new = build_unet(final, "meta").to(param.dtype)
+    new = build_unet(final, "meta")
+    if new.dtype != param.dtype:
+        new = new.to(param.dtype)
     new.train(unet.training)
     if param.device.type == "meta":
         return new

@@ -30,10 +30,11 @@ def separable_from(conv: nn.Conv2d) -> SeparableConv2d:
     """The separable conv closest to ``conv`` in Frobenius norm.
 
     A separable conv has weight ``W[o, i, :, :] = P[o, i] * D[i, :, :]``: for each input channel
-    ``i`` the (out x k*k) matrix ``W[:, i]`` is rank one. Its best rank-one approximation is the
+    ``i`` the (out x k*k) matrix ``M = W[:, i]`` is rank one. Its best rank-one approximation is the
     leading SVD term ``s u v^T``; we set ``P[:, i] = sqrt(s) u`` and ``D[i] = sqrt(s) v``. Exact
     when ``conv`` was separable already. The bias moves to the pointwise conv. On the meta
-    device only the shapes are built.
+    device only the shapes are built. (``v``, ``s^2`` come from the k*k x k*k Gram matrix
+    ``M^T M`` in float64 -- the same term as a full SVD, ~100x faster for SD's 1280-wide convs.)
     """
     w = conv.weight
     k = conv.kernel_size[0]
@@ -41,11 +42,12 @@ def separable_from(conv: nn.Conv2d) -> SeparableConv2d:
     if w.device.type == "meta":
         return sep
     with torch.no_grad():
-        mats = w.float().permute(1, 0, 2, 3).reshape(conv.in_channels, conv.out_channels, k * k)
-        u, s, vh = torch.linalg.svd(mats, full_matrices=False)
-        scale = s[:, :1].sqrt()  # (in, 1)
-        point = (u[:, :, 0] * scale).T  # (out, in)
-        depth = vh[:, 0, :] * scale  # (in, k*k)
+        mats = w.double().permute(1, 0, 2, 3).reshape(conv.in_channels, conv.out_channels, k * k)
+        evals, evecs = torch.linalg.eigh(mats.transpose(1, 2) @ mats)  # ascending eigenvalues
+        v = evecs[:, :, -1]  # (in, k*k), unit norm
+        root_s = evals[:, -1].clamp_min(0).sqrt().sqrt()  # sqrt of the top singular value
+        depth = v * root_s[:, None]  # sqrt(s) v
+        point = ((mats @ v[:, :, None]).squeeze(-1) / root_s.clamp_min(1e-30)[:, None]).T  # s u / sqrt(s)
         sep.pointwise.weight.copy_(point.reshape(conv.out_channels, conv.in_channels, 1, 1).to(w.dtype))
         sep.depthwise.weight.copy_(depth.reshape(conv.in_channels, 1, k, k).to(w.dtype))
         if conv.bias is not None:

@@ -47,8 +47,37 @@ class DatasetConfig:
 
     _target_: str = MISSING
     name: str = MISSING
-    path: Optional[str] = None
-    limit: Optional[int] = None  # use the first N prompts (after any ordering the loader defines)
+    limit: Optional[int] = None  # use the first N prompts of the set
+
+
+@dataclass
+class TextDatasetConfig(DatasetConfig):
+    path: Optional[str] = None  # required: one prompt per line
+
+
+@dataclass
+class ManifestDatasetConfig(DatasetConfig):
+    path: Optional[str] = None  # required: a manifest written by evalsuite
+
+
+@dataclass
+class TableDatasetConfig(DatasetConfig):
+    """CSV or JSONL prompts with named fields (PartiPrompts: text_field=Prompt)."""
+
+    path: Optional[str] = None  # required
+    text_field: str = "prompt"
+    id_field: Optional[str] = None  # default: row numbers
+    category_field: Optional[str] = None  # enables per-category breakdowns
+
+
+@dataclass
+class CocoDatasetConfig(DatasetConfig):
+    """MS-COCO captions: N images chosen by seed, one caption each (evalsuite/data/coco.py)."""
+
+    annotations: str = MISSING  # captions_val2014.json or captions_val2017.json
+    images_dir: Optional[str] = None  # if set, every chosen image must exist there
+    n: Optional[int] = None  # number of images (None: all)
+    seed: int = 0  # selects the images and the caption of each
 
 
 @dataclass
@@ -80,6 +109,7 @@ class MetricsConfig:
 class PathsConfig:
     results_dir: str = "results"  # records/, tables/, samples/ and cache/ live here
     assets_dir: str = "assets"  # local weight files for metrics
+    coco_dir: str = "data/coco"  # holds annotations/ and val2014/, val2017/ (never downloaded)
 
 
 @dataclass
@@ -105,6 +135,10 @@ def register_configs() -> None:
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="sampler", name="sampler_schema", node=SamplerConfig)
     cs.store(group="dataset", name="dataset_schema", node=DatasetConfig)
+    cs.store(group="dataset", name="text_dataset_schema", node=TextDatasetConfig)
+    cs.store(group="dataset", name="manifest_dataset_schema", node=ManifestDatasetConfig)
+    cs.store(group="dataset", name="table_dataset_schema", node=TableDatasetConfig)
+    cs.store(group="dataset", name="coco_dataset_schema", node=CocoDatasetConfig)
     cs.store(group="reference", name="reference_schema", node=ReferenceConfig)
     cs.store(group="metrics", name="metrics_schema", node=MetricsConfig)
     cs.store(group="paths", name="paths_schema", node=PathsConfig)

@@ -7,10 +7,10 @@ images by id. Reordering a file therefore changes nothing but the manifest hash.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import sha256_json
@@ -18,8 +18,12 @@ from evalsuite.io import sha256_json
 
 @dataclass(frozen=True)
 class Prompt:
+    """One prompt. ``meta`` carries source facts (COCO image/caption ids, a category) that are
+    recorded in the manifest but are not part of the prompt's identity."""
+
     id: str
     text: str
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,12 @@ class PromptSet:
             raise EvalsuiteError(f"dataset.limit must be >= 1, got {limit}")
         return PromptSet(self.name, self.prompts[:limit], self.source)
 
-    def to_manifest(self) -> list[dict[str, str]]:
-        return [{"id": p.id, "text": p.text} for p in self.prompts]
+    def to_manifest(self) -> list[dict[str, Any]]:
+        return [{"id": p.id, "text": p.text, **p.meta} for p in self.prompts]
+
+    def categories(self) -> dict[str, str]:
+        """prompt id -> category, for prompt sets that have one (e.g. PartiPrompts)."""
+        return {p.id: p.meta["category"] for p in self.prompts if "category" in p.meta}
 
 
 def _from_lines(name: str, lines: Sequence[str], source: str) -> PromptSet:

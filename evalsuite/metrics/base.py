@@ -20,6 +20,8 @@ from evalsuite.errors import EvalsuiteError
 
 if TYPE_CHECKING:
     from evalsuite.assets import ResolvedAsset
+    from evalsuite.features.base import FeatureExtractor
+    from evalsuite.features.cache import FeatureFile
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class MetricResult:
     n: int  # number of images (or pairs) the value is computed over
     settings: dict[str, Any] = field(default_factory=dict)
     weights: dict[str, Any] | None = None  # {"file":..., "sha256":..., "verified": bool} or random
+    ci: dict[str, Any] | None = None  # bootstrap interval (evalsuite.metrics.bootstrap)
 
     def to_dict(self) -> dict[str, Any]:
         d = {
@@ -44,6 +47,8 @@ class MetricResult:
         }
         if self.weights is not None:
             d["weights"] = self.weights
+        if self.ci is not None:
+            d["ci"] = self.ci
         return d
 
 
@@ -109,3 +114,41 @@ class TextImageMetric(Metric):
 
     @abstractmethod
     def update(self, images: np.ndarray, texts: Sequence[str]) -> None: ...
+
+
+class DistributionMetric(Metric):
+    """Compares the feature distribution of generated images with that of reference images.
+
+    The metric names its feature extractor (``extractor``, unloaded); the evaluation core
+    computes the features once per image set in the shared pass, caches them on disk, and
+    hands them over with ``update_from_files``. Used by hand, ``update(features, real)``
+    takes feature arrays directly.
+    """
+
+    extractor: "FeatureExtractor"
+
+    def required_assets(self) -> list[str]:
+        return self.extractor.required_assets()
+
+    def prepare(self, weights: Mapping[str, "ResolvedAsset | None"]) -> None:
+        # Only binds: the network is built if and when features must actually be computed.
+        self.extractor.bind(weights)
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "extractor": self.extractor.spec()}
+
+    @abstractmethod
+    def update(self, features: np.ndarray, real: bool) -> None:
+        """Add generated (``real=False``) or reference (``real=True``) feature rows."""
+
+    def update_from_files(self, gen: "FeatureFile", ref: "FeatureFile") -> None:
+        """Feed cached features in fixed-size blocks (a deterministic accumulation order)."""
+        for block in gen.blocks():
+            self.update(block, real=False)
+        for block in ref.blocks():
+            self.update(block, real=True)
+
+    def bootstrap_values(self, counts: np.ndarray) -> np.ndarray:
+        """Metric values for resamples of the generated images; ``counts`` is (B, n_gen),
+        how often each generated image is drawn. Optional (NotImplementedError)."""
+        raise NotImplementedError(f"{self.name} has no bootstrap")

@@ -32,7 +32,7 @@ def to_markdown(table: Table, show_ci: bool = True) -> str:
     lines = [f"**{table.title}**", ""]
     lines += ["| " + " | ".join(_md(x) for x in head) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(_md(x) for x in row) + " |" for row in body]
-    lines += [""] + [f"- {_md(line)}" for line in table.footer]
+    lines += [""] + [f"- {line}" for line in table.footer]
     return "\n".join(lines) + "\n"
 
 

@@ -94,7 +94,8 @@ def matches(record: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:
         if key == "":
             continue
         actual = get_field(record, key)
-        options = wanted if isinstance(wanted, (list, tuple)) and not _is_spec_list(wanted) else [wanted]
+        is_options = isinstance(wanted, (list, tuple)) and wanted and not _is_spec_list(wanted)
+        options = wanted if is_options else [wanted]  # [] is a value: "no ablations"
         if not any(_equal(actual, w) for w in options):
             return False
     return True

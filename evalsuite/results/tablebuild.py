@@ -114,12 +114,15 @@ def metric_columns(col: ColumnDef, rows: Sequence[Row], notes: Notes) -> list[tu
         return [(Column(label, col.round, col.thousands), [Cell(mark=NOT_MEASURED) for _ in rows])]
     cells = [[metric_cell(rec, col.metric, col.scale, notes) for rec in recs] for _, recs in groups]
     labels = split_labels(label, [k for k, _ in groups], notes)
-    if len(groups) > 1:
-        for lab, (key, recs) in zip(labels, groups):
+    if len({k.protocol for k, _ in groups}) > 1:
+        notes.add("A column labelled [Pn] holds values measured under protocol Pn only: values "
+                  "measured under different protocols never share a column.")
+    for lab, (key, recs) in zip(labels, groups):
+        if sum(k.protocol == key.protocol for k, _ in groups) > 1:  # same protocol, other metric
             ident = metric_identity(next(r for r in recs if r is not None), col.metric)
-            notes.add(f"{lab}: {notes.label_of_key(key.protocol)}, {col.metric} version "
-                      f"{ident['version']}, params {ident['params'] or '{}'}, weights "
-                      f"{ident['weights'] or '-'}; values under other keys are in other columns.")
+            notes.add(f"{lab}: {col.metric} version {ident['version']}, params "
+                      f"{ident['params'] or '{}'}, weights {ident['weights'] or '-'} (values of "
+                      "another version, parameters or weights are in another column).")
     return [(Column(lab, col.round, col.thousands), c) for lab, c in zip(labels, cells)]
 
 
@@ -181,6 +184,8 @@ def delta_columns(column: Column, cells: list[Cell], base: int | None, tdef: Tab
                 vals.append(Cell())
             else:
                 d = c.number - ref
+                if kind == "abs" and isinstance(c.value, int) and isinstance(cells[base].value, int):
+                    d = int(c.value - cells[base].value)  # counts stay exact integers
                 vals.append(Cell(d if kind == "abs" else 100.0 * d / abs(ref)))
         if kind == "abs":
             out.append((Column(f"Δ {column.label}", column.digits, column.thousands, signed=True,
@@ -199,7 +204,7 @@ def baseline_index(tdef: TableDef, rows: Sequence[Row], notes: Notes) -> int | N
     for i, row in enumerate(rows):
         if (isinstance(wanted, Mapping) and any(matches(r, wanted) for r in row.records)) or \
                 row.label == wanted:
-            notes.add(f"Δ: difference to the baseline row '{row.label}'; Δ% = Δ / |baseline| x 100.")
+            notes.add(f"Δ: difference to the baseline row '{row.label}'; Δ% = Δ / |baseline| × 100.")
             return i
     notes.add(f"No delta columns: no row matches the baseline {wanted!r}.")
     return None

@@ -48,6 +48,7 @@ class RowDef:
     ablations: List[Any] = field(default_factory=list)  # [{name, params}] on top of the preset
     paper: Optional[str] = None  # id of the published row
     baseline_where: Optional[Dict[str, Any]] = None  # paper change rows: what the change is from
+    unmeasurable: Optional[str] = None  # why this row's metrics cannot be measured (cells: n/a)
 
 
 @dataclass

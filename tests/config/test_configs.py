@@ -24,13 +24,30 @@ def test_default_config_composes_and_resolves(compose):
     OmegaConf.to_container(cfg, resolve=True)
 
 
+def _dataset_files(tmp_path: Path) -> dict[str, list[str]]:
+    """Per dataset option, the overrides pointing it at a small file the test writes."""
+    from evalsuite.data import load_demo_prompts
+    from evalsuite.data.formats import write_manifest
+    from fixtures import write_coco
+
+    (tmp_path / "p.txt").write_text("a cat\n")
+    (tmp_path / "p.csv").write_text("prompt\na cat\n")
+    (tmp_path / "p.jsonl").write_text('{"Prompt": "a cat", "Category": "Animals"}\n')
+    write_manifest(load_demo_prompts(limit=3), tmp_path / "m.json")
+    coco = tmp_path / "coco"
+    write_coco(coco, n_images=12, year="2014"), write_coco(coco, n_images=12, year="2017")
+    return {"text": [f"dataset.path={tmp_path}/p.txt"], "csv": [f"dataset.path={tmp_path}/p.csv"],
+            "parti_prompts": [f"dataset.path={tmp_path}/p.jsonl"],
+            "manifest": [f"dataset.path={tmp_path}/m.json"],
+            "coco": [f"paths.coco_dir={coco}", "dataset.n=3"]}
+
+
 @pytest.mark.parametrize("option", options("dataset"))
 def test_every_dataset_option_instantiates(compose, option, tmp_path):
-    f = tmp_path / "p.txt"
-    f.write_text("a cat\n")
-    extra = [f"dataset.path={f}"] if option == "text" else []
-    prompts = instantiate(compose(f"dataset={option}", *extra).dataset)
-    assert len(prompts) >= 1
+    files = _dataset_files(tmp_path)
+    extra = files["coco"] if option.startswith("coco") else files.get(option, [])
+    prompts = build(compose(f"dataset={option}", *extra).dataset, "dataset")
+    assert len(prompts) >= 1 and prompts.name == option
 
 
 @pytest.mark.parametrize("group", ["sampler", "metrics", "reference", "paths"])

@@ -1,0 +1,153 @@
+"""On-disk feature cache: one ``.npy`` (float32, N x D) per (image set, extractor) pair.
+
+Key = sha256 of {image-set identity, extractor identity (name, version, layer, resize
+protocol, weights sha256, device type)}: adding a metric or re-running never recomputes
+features that exist, and any change to a factor gets a new file.
+
+Writes are atomic and streaming: rows are appended to a temporary file in the cache folder
+(never held in memory), which is fsync-ed and renamed when complete; the ``.json`` sidecar
+(ids, identities) is written last, and an entry counts as present only when both exist. A
+killed pass leaves at most a ``.tmp-*`` file behind.
+
+Reading: ``FeatureFile.blocks`` reads fixed-size row blocks with plain file reads (constant
+memory; the block size, not the extraction batch size, fixes the order in which statistics
+are accumulated), ``FeatureFile.array`` memory-maps the whole matrix (for KID/CMMD, which
+index subsets). ``FeatureFile.stats`` computes the float64 mean and covariance once and
+caches them next to the features: reference statistics are computed once per (reference
+set, protocol) and reused by every later run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from evalsuite.io import atomic_write_bytes, atomic_write_text, sha256_json
+from evalsuite.metrics.functional.frechet import GaussianStats, RunningStats
+
+STATS_BLOCK = 256  # rows per block when accumulating statistics: fixes the sum order
+DTYPE = np.dtype("<f4")
+
+
+def feature_key(images: dict[str, Any], extractor: dict[str, Any]) -> str:
+    return sha256_json({"images": images, "extractor": extractor})
+
+
+@dataclass(frozen=True)
+class FeatureFile:
+    """A complete cache entry."""
+
+    path: Path  # the .npy file
+    meta: dict[str, Any]
+
+    @property
+    def n(self) -> int:
+        return int(self.meta["n"])
+
+    @property
+    def dims(self) -> int:
+        return int(self.meta["dims"])
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.meta["ids"])
+
+    def array(self) -> np.ndarray:
+        """The (N, D) float32 matrix, memory-mapped read-only."""
+        return np.load(self.path, mmap_mode="r")
+
+    def blocks(self, rows: int = STATS_BLOCK) -> Iterator[np.ndarray]:
+        """Consecutive (<= rows, D) float32 blocks, read without mapping the file."""
+        with open(self.path, "rb") as f:
+            if np.lib.format.read_magic(f) == (1, 0):  # positions f at the data
+                np.lib.format.read_array_header_1_0(f)
+            else:
+                np.lib.format.read_array_header_2_0(f)
+            for start in range(0, self.n, rows):
+                count = min(rows, self.n - start) * self.dims
+                yield np.fromfile(f, dtype=DTYPE, count=count).reshape(-1, self.dims)
+
+    def stats(self) -> GaussianStats:
+        """Float64 mean and covariance, computed once (fixed blocks) and cached on disk."""
+        path = self.path.with_suffix(".stats.npz")
+        if path.is_file():
+            with np.load(path) as z:
+                return GaussianStats(z["mu"], z["cov"], int(z["n"]))
+        rs = RunningStats(self.dims)
+        for block in self.blocks():
+            rs.update(block)
+        st = rs.finalize()
+        buf = io.BytesIO()
+        np.savez(buf, mu=st.mu, cov=st.cov, n=np.int64(st.n))
+        atomic_write_bytes(path, buf.getvalue())
+        return st
+
+
+class FeatureWriter:
+    """Streams rows into a temporary file; ``commit`` publishes it atomically."""
+
+    def __init__(self, folder: Path, key: str, n: int, dims: int, meta: dict[str, Any]) -> None:
+        self.folder, self.key, self.n, self.dims, self.meta = folder, key, n, dims, meta
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npy")
+        self._tmp = Path(tmp)
+        self._f = os.fdopen(fd, "wb")
+        np.lib.format.write_array_header_1_0(
+            self._f, {"descr": np.lib.format.dtype_to_descr(DTYPE), "fortran_order": False,
+                      "shape": (n, dims)})
+        self.rows = 0
+
+    def append(self, rows: np.ndarray) -> None:
+        rows = np.ascontiguousarray(rows, dtype=DTYPE)
+        if rows.ndim != 2 or rows.shape[1] != self.dims:
+            raise ValueError(f"expected (k, {self.dims}) rows, got {rows.shape}")
+        if self.rows + len(rows) > self.n:
+            raise ValueError(f"more than the declared {self.n} rows")
+        self._f.write(rows.tobytes())
+        self.rows += len(rows)
+
+    def commit(self) -> FeatureFile:
+        if self.rows != self.n:
+            self.abort()
+            raise ValueError(f"feature file {self.key}: {self.rows} rows written, {self.n} declared")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        final = self.folder / f"{self.key}.npy"
+        os.replace(self._tmp, final)
+        meta = {**self.meta, "key": self.key, "n": self.n, "dims": self.dims}
+        atomic_write_text(final.with_suffix(".json"), json.dumps(meta, sort_keys=True))
+        return FeatureFile(final, meta)
+
+    def abort(self) -> None:
+        if not self._f.closed:
+            self._f.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+class FeatureCache:
+    """Feature files under ``folder`` (None: a private temporary folder, removed at exit)."""
+
+    def __init__(self, folder: str | Path | None) -> None:
+        if folder is None:
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="evalsuite-features-")
+            folder = self._tmpdir.name
+        self.folder = Path(folder)
+
+    def get(self, key: str) -> FeatureFile | None:
+        npy, meta = self.folder / f"{key}.npy", self.folder / f"{key}.json"
+        if not (npy.is_file() and meta.is_file()):
+            return None
+        return FeatureFile(npy, json.loads(meta.read_text(encoding="utf-8")))
+
+    def writer(self, key: str, ids: Sequence[str], dims: int, images: dict[str, Any],
+               extractor: dict[str, Any]) -> FeatureWriter:
+        meta = {"ids": list(ids), "images": images, "extractor": extractor}
+        return FeatureWriter(self.folder, key, len(ids), dims, meta)

@@ -1,0 +1,163 @@
+"""The FID Inception v3 networks, loaded from local files only.
+
+- ``PytorchFIDInception``: pytorch-fid's architecture (torchvision Inception v3 with the FID
+  blocks patched in) and its weight file ``pt_inception-2015-12-05-6726825d.pth``; features
+  from one of pytorch-fid's four blocks (64, 192, 768 or 2048 dims; 2048 = pool3, the
+  standard), spatially averaged as pytorch-fid does for the smaller blocks.
+- ``CleanFIDInception``: clean-fid's TorchScript file ``inception-2015-12-05.pt``, used as
+  clean-fid uses it: mode ``clean`` feeds ``(x - 128) / 128`` of clean-resized 299x299 images
+  to its ``layers``; mode ``legacy_tensorflow`` lets the network resize [0, 255] inputs itself.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from evalsuite.errors import ConfigError
+from evalsuite.features import resize
+from evalsuite.features.base import FeatureExtractor, seeded_init
+
+if TYPE_CHECKING:
+    import torch
+
+    from evalsuite.assets import ResolvedAsset
+
+PYTORCH_FID_ASSET = "inception_pytorch_fid"
+CLEAN_FID_ASSET = "inception_clean_fid"
+BLOCK_BY_DIMS = {64: 0, 192: 1, 768: 2, 2048: 3}  # pytorch-fid's InceptionV3.BLOCK_INDEX_BY_DIM
+LAYER_NAMES = {64: "block0 (first max pool)", 192: "block1 (second max pool)",
+               768: "block2 (pre-aux, Mixed_6e)", 2048: "pool3 (final average pool)"}
+
+
+def build_pytorch_fid_blocks(state_dict: Mapping[str, Any] | None, dims: int = 2048) -> Any:
+    """pytorch-fid's ``InceptionV3`` blocks up to ``dims``, from a state dict (None: random).
+
+    Same modules and order as ``pytorch_fid.inception.InceptionV3(use_fid_inception=True)``,
+    built without its download.
+    """
+    import torch.nn as nn
+    from pytorch_fid.inception import (FIDInceptionA, FIDInceptionC, FIDInceptionE_1,
+                                       FIDInceptionE_2, _inception_v3)
+
+    with seeded_init():
+        net = _inception_v3(num_classes=1008, aux_logits=False, weights=None)
+        net.Mixed_5b = FIDInceptionA(192, pool_features=32)
+        net.Mixed_5c = FIDInceptionA(256, pool_features=64)
+        net.Mixed_5d = FIDInceptionA(288, pool_features=64)
+        net.Mixed_6b = FIDInceptionC(768, channels_7x7=128)
+        net.Mixed_6c = FIDInceptionC(768, channels_7x7=160)
+        net.Mixed_6d = FIDInceptionC(768, channels_7x7=160)
+        net.Mixed_6e = FIDInceptionC(768, channels_7x7=192)
+        net.Mixed_7b = FIDInceptionE_1(1280)
+        net.Mixed_7c = FIDInceptionE_2(2048)
+    if state_dict is not None:
+        net.load_state_dict(state_dict)
+    blocks = [[net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3,
+               nn.MaxPool2d(kernel_size=3, stride=2)],
+              [net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, nn.MaxPool2d(kernel_size=3, stride=2)],
+              [net.Mixed_5b, net.Mixed_5c, net.Mixed_5d, net.Mixed_6a, net.Mixed_6b,
+               net.Mixed_6c, net.Mixed_6d, net.Mixed_6e],
+              [net.Mixed_7a, net.Mixed_7b, net.Mixed_7c, nn.AdaptiveAvgPool2d(output_size=(1, 1))]]
+    layers = [m for b in blocks[:BLOCK_BY_DIMS[dims] + 1] for m in b]
+    return nn.Sequential(*layers).eval()
+
+
+class PytorchFIDInception(FeatureExtractor):
+    """pytorch-fid's Inception v3 with pytorch-fid's input pipeline (FID 'legacy' protocol)."""
+
+    name, version = "inception_v3_pytorch_fid", "1"
+
+    def __init__(self, dims: int = 2048, device: str = "cpu") -> None:
+        if dims not in BLOCK_BY_DIMS:
+            raise ConfigError(f"inception dims={dims}; pytorch-fid offers {sorted(BLOCK_BY_DIMS)}")
+        super().__init__(device)
+        self.dims = dims
+
+    def params(self) -> dict[str, Any]:
+        return {"network": "pytorch-fid FID Inception v3 (TF 2015-12-05 port)",
+                "layer": LAYER_NAMES[self.dims], "dims": self.dims,
+                "resize": resize.PROTOCOLS["pytorch_fid_bilinear"],
+                "decode": "8-bit RGB (RGBA/L/P converted to RGB)"}
+
+    def required_assets(self) -> list[str]:
+        return [PYTORCH_FID_ASSET]
+
+    def _build(self, weights: Mapping[str, "ResolvedAsset | None"]) -> Any:
+        import torch
+
+        found = weights[PYTORCH_FID_ASSET]
+        state = torch.load(found.path, map_location="cpu", weights_only=True) if found else None
+        return build_pytorch_fid_blocks(state, self.dims).to(self.device)
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        return resize.pytorch_fid_bilinear(image)
+
+    def _forward(self, batch: "torch.Tensor") -> "torch.Tensor":
+        import torch.nn.functional as F
+
+        out = self._model(batch)
+        if out.shape[2:] != (1, 1):  # pytorch-fid averages the smaller blocks' maps
+            out = F.adaptive_avg_pool2d(out, output_size=(1, 1))
+        return out.flatten(1)
+
+
+class CleanFIDInception(FeatureExtractor):
+    """clean-fid's TorchScript Inception v3 with clean-fid's input pipeline."""
+
+    name, version = "inception_v3_clean_fid", "1"
+    MODES = ("clean", "legacy_tensorflow")
+
+    def __init__(self, mode: str = "clean", device: str = "cpu") -> None:
+        if mode not in self.MODES:
+            raise ConfigError(f"clean-fid inception mode={mode!r}; choose one of {self.MODES}")
+        super().__init__(device)
+        self.mode, self.dims = mode, 2048
+
+    def params(self) -> dict[str, Any]:
+        proto = "clean_fid_clean" if self.mode == "clean" else "clean_fid_legacy_tensorflow"
+        return {"network": "clean-fid TorchScript Inception v3 (StyleGAN2-ADA)",
+                "layer": "pool3 (2048)", "dims": 2048, "mode": self.mode,
+                "resize": resize.PROTOCOLS[proto], "normalize": "(x - 128) / 128",
+                "decode": "8-bit RGB (RGBA/L/P converted to RGB)"}
+
+    def required_assets(self) -> list[str]:
+        return [CLEAN_FID_ASSET]
+
+    def _build(self, weights: Mapping[str, "ResolvedAsset | None"]) -> Any:
+        import torch
+
+        found = weights[CLEAN_FID_ASSET]
+        if found is None:
+            return _random_clean_fid(build_pytorch_fid_blocks(None, 2048)).to(self.device)
+        return torch.jit.load(str(found.path), map_location=self.device).eval()
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        if self.mode == "clean":
+            return resize.clean_fid_clean(image)
+        return resize.float_chw(image)
+
+    def _forward(self, batch: "torch.Tensor") -> "torch.Tensor":
+        bs = batch.shape[0]
+        if self.mode == "clean":
+            return self._model.layers.forward((batch - 128) / 128).view((bs, 2048))
+        return self._model(batch, return_features=True).view((bs, 2048))
+
+
+def _random_clean_fid(layers: Any) -> Any:
+    """A module with clean-fid's TorchScript interface around random layers (random weights)."""
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Stand(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = layers
+
+        def forward(self, x: torch.Tensor, return_features: bool = True) -> torch.Tensor:
+            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+            return self.layers((x - 128) / 128)
+
+    return Stand().eval()

@@ -1,0 +1,109 @@
+"""Image sources: an ordered set of ids, one ``read`` per id, and a content identity.
+
+The identity is what feature caches are keyed by, so it must change whenever any pixel can:
+- ``StoreSource``: a sample store's manifest sha256 (it lists every PNG's sha256);
+- ``ArraySource``: the sha256 of the pixels and ids (a ``ReferenceSet``);
+- ``FolderSource``: the sha256 over (file name, file sha256) of every image in the folder.
+  Hashing a large folder takes a while, so the result is remembered under the folder's
+  (name, size, mtime) listing: an unchanged folder is only ``stat``-ed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from evalsuite.errors import EvalsuiteError
+from evalsuite.io import JsonCache, sha256_file, sha256_json
+from evalsuite.samples.store import SampleStore, decode_png
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm")
+
+
+class ImageSource(Protocol):
+    """What a pass over images needs: ids in a fixed order, a reader and an identity."""
+
+    ids: Sequence[str]
+
+    def read(self, image_id: str) -> np.ndarray: ...
+
+    def identity(self) -> dict[str, Any]: ...
+
+
+class StoreSource:
+    """The samples of a ``SampleStore`` for the given ids (in that order)."""
+
+    def __init__(self, store: SampleStore, ids: Sequence[str]) -> None:
+        self.store, self.ids = store, list(ids)
+
+    def read(self, image_id: str) -> np.ndarray:
+        return self.store.read(image_id)
+
+    def identity(self) -> dict[str, Any]:
+        digest = self.store.manifest_sha256()
+        if digest is None:
+            raise EvalsuiteError(f"sample store {self.store.dir} has no manifest.json yet")
+        return {"kind": "sample_store", "manifest_sha256": digest, "n": len(self.ids),
+                "ids_sha256": sha256_json(self.ids)}
+
+
+class ArraySource:
+    """Images already in memory (uint8, N x H x W x 3), e.g. a ``ReferenceSet``."""
+
+    def __init__(self, name: str, ids: Sequence[str], images: np.ndarray,
+                 describe: dict[str, Any]) -> None:
+        if len(ids) != len(images):
+            raise ValueError(f"{len(ids)} ids for {len(images)} images")
+        self.name, self.ids, self.images = name, list(ids), images
+        self._index = {i: k for k, i in enumerate(self.ids)}
+        self._describe = describe
+
+    @classmethod
+    def from_reference(cls, ref: Any) -> "ArraySource":
+        """Wrap an ``evalsuite.data.reference.ReferenceSet``."""
+        return cls(ref.name, ref.ids, ref.images, ref.describe())
+
+    def read(self, image_id: str) -> np.ndarray:
+        return self.images[self._index[image_id]]
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "array", **self._describe}
+
+
+class FolderSource:
+    """The images directly inside a folder, sorted by file name; ids are the file stems."""
+
+    def __init__(self, folder: str | Path, cache_dir: str | Path | None = None) -> None:
+        self.dir = Path(folder).expanduser()
+        if not self.dir.is_dir():
+            raise EvalsuiteError(f"image folder {self.dir} does not exist or is not a folder")
+        files = sorted(p for p in self.dir.iterdir()
+                       if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+        if not files:
+            raise EvalsuiteError(f"image folder {self.dir} contains no images "
+                                 f"({', '.join(IMAGE_EXTENSIONS)})")
+        self.files = {p.stem: p for p in files}
+        if len(self.files) != len(files):
+            stems = [p.stem for p in files]
+            dup = sorted({s for s in stems if stems.count(s) > 1})
+            raise EvalsuiteError(f"image folder {self.dir} has several files per id: {dup[:5]}")
+        self.ids = list(self.files)
+        self._cache = JsonCache(Path(cache_dir) / "folders" if cache_dir else None)
+        self._identity: dict[str, Any] | None = None
+
+    def read(self, image_id: str) -> np.ndarray:
+        return decode_png(self.files[image_id])
+
+    def identity(self) -> dict[str, Any]:
+        if self._identity is None:
+            listing = [(p.name, st.st_size, st.st_mtime_ns)
+                       for p in self.files.values() for st in [p.stat()]]
+            stamp = sha256_json({"dir": str(self.dir.resolve()), "files": listing})
+            digest = self._cache.get(stamp)
+            if digest is None:
+                digest = sha256_json([(p.name, sha256_file(p)) for p in self.files.values()])
+                self._cache.put(stamp, digest)
+            self._identity = {"kind": "folder", "sha256": digest, "n": len(self.ids)}
+        return self._identity
