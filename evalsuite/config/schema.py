@@ -36,6 +36,7 @@ class SamplerConfig:
     steps: int = 25
     guidance_scale: float = 7.5
     negative_prompt: Optional[str] = None
+    prediction_type: Optional[str] = None  # epsilon | v_prediction; None: the model's own
     seed: int = 1234  # run seed; each prompt's seed is derived from it and the prompt id
     batch_size: int = 8  # never changes an image (one generator per prompt)
     dtype: str = "float32"  # float32 | float16 | bfloat16

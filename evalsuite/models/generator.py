@@ -43,7 +43,8 @@ class DiffusersGenerator:
 
         check_sampler(sampler)
         self.sampler, self.resolution, self.device = sampler, resolution, torch.device(device)
-        scheduler = build_scheduler(sampler.scheduler, components["scheduler"].config)
+        scheduler = build_scheduler(sampler.scheduler, components["scheduler"].config,
+                                    sampler.prediction_type)
         self.pipe = StableDiffusionPipeline(
             vae=components["vae"], text_encoder=components["text_encoder"],
             tokenizer=components["tokenizer"], unet=components["unet"], scheduler=scheduler,

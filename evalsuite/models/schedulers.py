@@ -18,6 +18,7 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "euler": ("EulerDiscreteScheduler", {}),
 }
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
+PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 
 def check_sampler(sampler: Any) -> None:
@@ -27,6 +28,9 @@ def check_sampler(sampler: Any) -> None:
                           f"{sorted(SCHEDULERS)}")
     if sampler.dtype not in DTYPE_NAMES:
         raise ConfigError(f"sampler.dtype={sampler.dtype!r}; choose one of {list(DTYPE_NAMES)}")
+    if sampler.prediction_type is not None and sampler.prediction_type not in PREDICTION_TYPES:
+        raise ConfigError(f"sampler.prediction_type={sampler.prediction_type!r}; choose one of "
+                          f"{list(PREDICTION_TYPES)} or null (the model's own)")
     if sampler.steps < 1:
         raise ConfigError(f"sampler.steps must be >= 1, got {sampler.steps}")
     if sampler.batch_size < 1:
@@ -35,12 +39,19 @@ def check_sampler(sampler: Any) -> None:
         raise ConfigError(f"sampler.guidance_scale must be >= 0, got {sampler.guidance_scale}")
 
 
-def build_scheduler(name: str, model_scheduler_config: dict[str, Any]) -> Any:
-    """Instantiate scheduler ``name`` on top of the model's scheduler config."""
+def build_scheduler(name: str, model_scheduler_config: dict[str, Any],
+                    prediction_type: str | None = None) -> Any:
+    """Instantiate scheduler ``name`` on top of the model's scheduler config.
+
+    ``prediction_type`` overrides what the UNet predicts (v-prediction for SnapFusion-style
+    distilled models); None keeps the model's own setting.
+    """
     import diffusers
 
     if name not in SCHEDULERS:
         raise ConfigError(f"sampler.scheduler={name!r} is not known; choose one of "
                           f"{sorted(SCHEDULERS)}")
     cls_name, overrides = SCHEDULERS[name]
+    if prediction_type is not None:
+        overrides = {**overrides, "prediction_type": prediction_type}
     return getattr(diffusers, cls_name).from_config(dict(model_scheduler_config), **overrides)
