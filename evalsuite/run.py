@@ -88,6 +88,7 @@ def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any
     paired_with = list(cfg.metrics.paired_with)
     reference = build(cfg.reference, "reference") if "reconstruction" in paired_with else None
     results = check_writable(cfg.paths.results_dir)
+    source.digest_cache = results / "cache" / "sha256.json"
     chash = config_hash(cfg)
     durations: dict[str, float] = {}
 
@@ -133,7 +134,9 @@ def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any
         "config": OmegaConf.to_container(cfg, resolve=True),
         "config_hash": chash,
         "model": {**source.identity(), "ablations": specs_to_dicts(specs), **facts,
-                  "resolution": source.resolution, "loaded_this_run": model.loaded},
+                  "path": str(source.path) if source.path else None,
+                  "unet_origin": source.unet_origin, "resolution": source.resolution,
+                  "loaded_this_run": model.loaded},
         "dataset": {"name": prompts.name, "source": prompts.source, "sha256": prompts.sha256,
                     "count": len(prompts)},
         "sampler": {**asdict(sampler), "generation_key": stats.generation_key},

@@ -122,20 +122,25 @@ def plan(
     check_combination(specs)
     cfg = canonical_config(base_config)
     sources = Sources.identity(cfg)
+    done: list[AblationSpec] = []
     for spec in (s for s in specs if s.config_level):
-        spec.validate(finalize_config(cfg))
+        spec.validate(_finalize(cfg, done))
         spec.edit_config(cfg, sources)
+        done.append(spec)
     _check_final(specs, cfg)
-    try:
-        final = finalize_config(cfg)
-    except ValueError as exc:  # a combination diffusers' config cannot express
-        names = ", ".join(s.name for s in specs if s.config_level)
-        raise ConfigError(f"ablations {names}: {exc}") from exc
+    final = _finalize(cfg, done)
     for spec in (s for s in specs if not s.config_level):
         spec.validate(final)
     if dry_run:
         _run_surgery(build_unet(final, "meta"), specs)
     return final, sources
+
+
+def _finalize(cfg: Mapping[str, Any], done: Sequence[AblationSpec]) -> dict[str, Any]:
+    try:
+        return finalize_config(cfg)
+    except ValueError as exc:  # a combination diffusers' config cannot express
+        raise ConfigError(f"ablations {', '.join(s.name for s in done)}: {exc}") from exc
 
 
 def _run_surgery(unet: UNet2DConditionModel, specs: Sequence[AblationSpec]) -> None:
@@ -249,7 +254,8 @@ def load_ablated_unet(folder: str | Path, device: str | torch.device = "cpu") ->
 
 
 def load_state_dict_strict(unet: torch.nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:
-    """Load with ``assign=True``; on mismatch raise ConfigError listing missing/unexpected keys."""
+    """Strict load (a meta-device ``unet`` is materialised on the state's device first); on a
+    mismatch raise ConfigError listing missing, unexpected and wrongly shaped keys."""
     own = unet.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -263,7 +269,13 @@ def load_state_dict_strict(unet: torch.nn.Module, state: Mapping[str, torch.Tens
             f"{show(unexpected)}. Wrong shapes: {show(wrong)}. Likely cause: the checkpoint was saved from a "
             "different ablation list or base config than the one requested."
         )
-    unet.load_state_dict(dict(state), strict=True, assign=True)
-    leftover = [n for n, t in list(unet.named_parameters()) + list(unet.named_buffers()) if t.is_meta]
-    if leftover:
-        raise ConfigError(f"checkpoint {what} left tensors unloaded: {leftover[:8]}")
+    if any(t.is_meta for t in own.values()):
+        # Materialise, then copy: freshly allocated (aligned) tensors, not views into the file
+        # buffer -- CPU kernels can pick a different path for misaligned data and change the
+        # last bits, which would break the exact save -> reload round trip.
+        device = next(iter(state.values())).device if state else torch.device("cpu")
+        unet.to_empty(device=device)
+        dtypes = {t.dtype for t in state.values()}  # mixed-dtype checkpoints load as float32
+        if len(dtypes) == 1 and (dtype := dtypes.pop()) != unet.dtype:
+            unet.to(dtype)
+    unet.load_state_dict(dict(state), strict=True)

@@ -114,6 +114,16 @@ class PathsConfig:
 
 
 @dataclass
+class ProfileConfig:
+    """Settings of ``evalsuite profile`` (architecture-only unless ``latency`` is set)."""
+
+    batch: int = 1
+    text_len: int = 77
+    latency: bool = False  # also time a CPU forward pass with random weights
+    repeats: int = 5
+
+
+@dataclass
 class Config:
     """The root config of ``evalsuite run``."""
 
@@ -124,6 +134,7 @@ class Config:
     sampler: SamplerConfig = MISSING
     metrics: MetricsConfig = MISSING
     paths: PathsConfig = MISSING
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
     device: str = "cpu"
     name: Optional[str] = None  # free-form label stored in the record
     tags: List[str] = field(default_factory=list)

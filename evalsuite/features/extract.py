@@ -1,40 +1,50 @@
 """The one pass: every image is decoded once and handed to every consumer that needs it.
 
-Consumers are (a) feature extractors whose features for this image set are not cached yet:
-their rows stream into the feature cache, and (b) callbacks of metrics that take images
-directly (paired and text-image metrics). ``FeaturePlan`` decides which features exist,
-which must be computed, and hands out the cached files afterwards.
+A pass walks the ids of one or more image sources in lock-step (the samples and, when they
+are compared pair by pair, the images with the same ids: the baseline's samples, or a
+reference folder). Consumers are (a) feature extractors whose features for a source are not
+cached yet; their rows stream into the feature cache, and (b) callbacks of metrics that take
+images directly (paired and text-image metrics). ``FeaturePlan`` decides which features
+exist, which must be computed, and hands out the cached files afterwards.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from evalsuite.errors import EvalsuiteError
 from evalsuite.features.base import FeatureExtractor
 from evalsuite.features.cache import FeatureCache, FeatureFile, FeatureWriter, feature_key
 from evalsuite.features.sources import ImageSource
 
 log = logging.getLogger(__name__)
 
-ImageConsumer = Callable[[Sequence[str], list[np.ndarray]], None]
+Images = Mapping[str, list[np.ndarray]]  # role -> the decoded images of one batch
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A callback fed every batch: ``fn(ids, images_by_role)``; ``roles`` are decoded for it."""
+
+    roles: tuple[str, ...]
+    fn: Callable[[Sequence[str], Images], None]
 
 
 @dataclass
 class _Request:
     key: str
     role: str
-    source: ImageSource
     extractor: FeatureExtractor
     file: FeatureFile | None
 
 
 class FeaturePlan:
-    """Feature files needed by the requested metrics, per image-set role ("samples", ...)."""
+    """Feature files needed by the requested metrics, per image-set role."""
 
     def __init__(self, cache: FeatureCache) -> None:
         self.cache = cache
@@ -43,19 +53,20 @@ class FeaturePlan:
     def request(self, role: str, source: ImageSource, extractor: FeatureExtractor) -> str:
         """Ask for ``extractor``'s features of ``source``; returns the cache key.
 
-        Requests with the same key (two metrics sharing an extractor) are merged.
+        Requests with the same key (two metrics sharing an extractor) are merged, so the
+        network runs once and its features serve both.
         """
-        images, ident = source.identity(), extractor.identity()
-        key = feature_key(images, ident)
+        key = feature_key(source.identity(), extractor.identity())
         if key not in self._requests:
-            self._requests[key] = _Request(key, role, source, extractor, self.cache.get(key))
+            self._requests[key] = _Request(key, role, extractor, self.cache.get(key))
         return key
 
     def missing(self, role: str) -> list[_Request]:
         return [r for r in self._requests.values() if r.role == role and r.file is None]
 
     def cached(self) -> list[str]:
-        return [f"{r.role}:{r.extractor.name}" for r in self._requests.values() if r.file]
+        return sorted(f"{r.role}:{r.extractor.name}" for r in self._requests.values()
+                      if r.file is not None)
 
     def file(self, key: str) -> FeatureFile:
         f = self._requests[key].file
@@ -63,21 +74,26 @@ class FeaturePlan:
             raise RuntimeError(f"features {key} were not computed")
         return f
 
-    def run_pass(self, role: str, source: ImageSource, batch_size: int,
-                 consumers: Sequence[ImageConsumer] = (), desc: str = "") -> None:
-        """One pass over ``source``: compute the missing features of ``role`` and feed
-        ``consumers``; publishes every feature file atomically at the end."""
-        todo = self.missing(role)
+    def run_pass(self, sources: Mapping[str, ImageSource], batch_size: int,
+                 consumers: Sequence[Consumer] = (), desc: str = "pass") -> None:
+        """One pass over ``sources`` (role -> source, equal id lists): compute their missing
+        features and feed ``consumers``; feature files are published atomically at the end."""
+        todo = [r for role in sources for r in self.missing(role)]
         if not todo and not consumers:
             return
-        writers = [(r, self.cache.writer(r.key, source.ids, r.extractor.dims,
-                                         source.identity(), r.extractor.identity()))
+        ids = list(next(iter(sources.values())).ids)
+        for role, src in sources.items():
+            if list(src.ids) != ids:
+                raise EvalsuiteError(f"{desc}: the {role} images do not have the same ids as "
+                                     f"the others ({len(src.ids)} vs {len(ids)} images)")
+        writers = [(r, self.cache.writer(r.key, ids, r.extractor.dims,
+                                         sources[r.role].identity(), r.extractor.identity()))
                    for r in todo]
-        log.info("%s: %d images; features to compute: %s", desc or role, len(source.ids),
-                 ", ".join(r.extractor.name for r in todo) or "none (cached)")
+        log.info("%s: %d images; features to compute: %s", desc, len(ids),
+                 ", ".join(f"{r.role}:{r.extractor.name}" for r in todo) or "none (cached)")
         try:
-            image_pass(source, batch_size, [(r.extractor, w) for r, w in writers], consumers,
-                       desc or role)
+            image_pass(sources, ids, batch_size, [(r.role, r.extractor, w) for r, w in writers],
+                       consumers, desc)
         except BaseException:
             for _, w in writers:
                 w.abort()
@@ -86,22 +102,22 @@ class FeaturePlan:
             r.file = w.commit()
 
 
-def image_pass(source: ImageSource, batch_size: int,
-               extract: Sequence[tuple[FeatureExtractor, FeatureWriter]],
-               consumers: Sequence[ImageConsumer], desc: str) -> None:
-    """Decode each image of ``source`` once, in order, and feed every consumer.
+def image_pass(sources: Mapping[str, ImageSource], ids: Sequence[str], batch_size: int,
+               extract: Sequence[tuple[str, FeatureExtractor, FeatureWriter]],
+               consumers: Sequence[Consumer], desc: str) -> None:
+    """Decode each needed image once, in id order, and feed every extractor and consumer.
 
     Extractors preprocess per image, so features do not depend on ``batch_size``.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    for extractor, _ in extract:
+    for _, extractor, _ in extract:
         extractor.load()
-    ids = list(source.ids)
+    roles = {role for role, _, _ in extract} | {r for c in consumers for r in c.roles}
     batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
     for chunk in tqdm(batches, desc=desc, unit="batch", disable=not batches):
-        images = [source.read(i) for i in chunk]
-        for consume in consumers:
-            consume(chunk, images)
-        for extractor, writer in extract:
-            writer.append(extractor(images))
+        images = {role: [sources[role].read(i) for i in chunk] for role in sorted(roles)}
+        for c in consumers:
+            c.fn(chunk, images)
+        for role, extractor, writer in extract:
+            writer.append(extractor(images[role]))

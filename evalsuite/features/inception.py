@@ -31,13 +31,9 @@ LAYER_NAMES = {64: "block0 (first max pool)", 192: "block1 (second max pool)",
                768: "block2 (pre-aux, Mixed_6e)", 2048: "pool3 (final average pool)"}
 
 
-def build_pytorch_fid_blocks(state_dict: Mapping[str, Any] | None, dims: int = 2048) -> Any:
-    """pytorch-fid's ``InceptionV3`` blocks up to ``dims``, from a state dict (None: random).
-
-    Same modules and order as ``pytorch_fid.inception.InceptionV3(use_fid_inception=True)``,
-    built without its download.
-    """
-    import torch.nn as nn
+def fid_inception_net() -> Any:
+    """pytorch-fid's ``fid_inception_v3()`` architecture, randomly initialised (seeded), without
+    its download: torchvision Inception v3 with the FID blocks patched in."""
     from pytorch_fid.inception import (FIDInceptionA, FIDInceptionC, FIDInceptionE_1,
                                        FIDInceptionE_2, _inception_v3)
 
@@ -52,6 +48,17 @@ def build_pytorch_fid_blocks(state_dict: Mapping[str, Any] | None, dims: int = 2
         net.Mixed_6e = FIDInceptionC(768, channels_7x7=192)
         net.Mixed_7b = FIDInceptionE_1(1280)
         net.Mixed_7c = FIDInceptionE_2(2048)
+    return net
+
+
+def build_pytorch_fid_blocks(state_dict: Mapping[str, Any] | None, dims: int = 2048) -> Any:
+    """pytorch-fid's ``InceptionV3`` blocks up to ``dims``, from a state dict (None: random).
+
+    Same modules and order as ``pytorch_fid.inception.InceptionV3(use_fid_inception=True)``.
+    """
+    import torch.nn as nn
+
+    net = fid_inception_net()
     if state_dict is not None:
         net.load_state_dict(state_dict)
     blocks = [[net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3,

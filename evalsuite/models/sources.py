@@ -9,12 +9,13 @@ from a fixed-seed random initialisation of a named architecture.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import EvalsuiteError
-from evalsuite.io import sha256_file, sha256_json
+from evalsuite.io import cached_sha256, sha256_json
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,10 @@ class ModelSource:
 
     Args:
         name: the preset's name, as it appears in tables.
-        arch: architecture built when no ``path`` is given (``tiny``), or ``None`` when the
-            preset requires a ``path``.
+        arch: the UNet architecture: ``tiny`` (built in memory when no ``path`` is given),
+            a preset of ``evalsuite.models.presets`` (``sd15``, ``bk_sdm_small``, ...; needs a
+            ``path``, see ``evalsuite.models.arch`` for how the folder is matched to it), or
+            ``None``: whatever the folder holds.
         path: local diffusers pipeline folder; when set, every component comes from it.
         init_seed: seed of the random initialisation when no weights are loaded.
         resolution: generated image side in pixels.
@@ -55,16 +58,25 @@ class ModelSource:
     def __init__(self, name: str, arch: str | None = None, path: str | None = None,
                  init_seed: int = 0, resolution: int = 512):
         self.name, self.arch, self.init_seed, self.resolution = name, arch, init_seed, resolution
+        if arch not in (None, "tiny"):
+            from evalsuite.models.presets import PRESETS
+
+            if arch not in PRESETS:
+                raise EvalsuiteError(f"model.arch={arch!r} is not a known architecture; choose "
+                                     f"tiny, one of {sorted(PRESETS)}, or null")
         self.path = _check_pipeline_folder(path) if path else None
         if self.path is None and arch is None:
             raise EvalsuiteError(f"model={name} loads weights from a folder: set "
                                  "model.path=<local diffusers pipeline folder>")
         if self.path is None and arch != "tiny":
-            raise EvalsuiteError(f"model={name}: architecture {arch!r} has no in-memory "
-                                 "builder; give model.path=<local diffusers pipeline folder>")
+            raise EvalsuiteError(f"model={name} needs its weights: set model.path=<local diffusers "
+                                 f"pipeline folder> (SD v1.5, or a {arch} checkpoint). Parameters "
+                                 f"and FLOPs need no weights: evalsuite profile model={name}")
         if resolution < 8 or resolution % 8:
             raise EvalsuiteError(f"model.resolution must be a positive multiple of 8, got {resolution}")
         self._checkpoint: dict[str, Any] | None = None
+        self.digest_cache: Path | None = None  # remembers checkpoint digests between runs
+        self.unet_origin: str | None = None  # "as_is" | "derived_from_base", once loaded
 
     def load(self) -> dict[str, Any]:
         """Return the pipeline components (unet, vae, text_encoder, tokenizer, scheduler)."""
@@ -79,14 +91,27 @@ class ModelSource:
         from diffusers import StableDiffusionPipeline
 
         log.info("loading pipeline from %s (local files only)", path)
+        extra: dict[str, Any] = {}
+        unet_config = json.loads((path / "unet" / "config.json").read_text()) \
+            if (path / "unet" / "config.json").is_file() else {}
+        if "evalsuite_ablations" in unet_config:
+            # A variant saved by evalsuite: rebuilt from its recorded ablations, then loaded.
+            from evalsuite.ablations import load_ablated_unet
+
+            extra["unet"] = load_ablated_unet(path / "unet")
         try:
             pipe = StableDiffusionPipeline.from_pretrained(
                 path, safety_checker=None, feature_extractor=None,
-                requires_safety_checker=False, local_files_only=True)
+                requires_safety_checker=False, local_files_only=True, **extra)
         except Exception as e:  # diffusers raises OSError/ValueError/EnvironmentError variants
             raise EvalsuiteError(f"model.path={path} could not be loaded as a Stable Diffusion "
                                  f"pipeline: {type(e).__name__}: {e}") from e
-        return {c: getattr(pipe, c) for c in COMPONENTS}
+        components = {c: getattr(pipe, c) for c in COMPONENTS}
+        if self.arch not in (None, "tiny"):
+            from evalsuite.models.arch import fit_unet_to_preset
+
+            components["unet"], self.unet_origin = fit_unet_to_preset(components["unet"], self.arch)
+        return components
 
     def checkpoint(self) -> dict[str, Any] | None:
         """sha256 of every weight and config file under ``path`` (None for in-memory models)."""
@@ -94,7 +119,8 @@ class ModelSource:
             return None
         if self._checkpoint is None:
             files = sorted(f for f in self.path.rglob("*") if f.is_file() and f.suffix in CHECKPOINT_SUFFIXES)
-            per_file = {str(f.relative_to(self.path)): sha256_file(f) for f in files}
+            per_file = {str(f.relative_to(self.path)): cached_sha256(f, self.digest_cache)
+                        for f in files}
             self._checkpoint = {"path": str(self.path.resolve()), "files": per_file,
                                 "sha256": sha256_json(per_file)}
         return self._checkpoint
@@ -103,8 +129,9 @@ class ModelSource:
         """What identifies the weights: the checkpoint hash, or the architecture and seed."""
         ckpt = self.checkpoint()
         if ckpt is not None:
-            return {"preset": self.name, "weights": "checkpoint", "checkpoint_sha256": ckpt["sha256"],
-                    "path": ckpt["path"]}
+            # The path is not part of the identity: the same files elsewhere are the same model.
+            return {"preset": self.name, "arch": self.arch, "weights": "checkpoint",
+                    "checkpoint_sha256": ckpt["sha256"]}
         from evalsuite.models.tiny import tiny_architecture_sha256
 
         return {"preset": self.name, "weights": "random_init", "arch": self.arch,

@@ -68,9 +68,14 @@ class Notes:
         return out
 
     def _images(self) -> str:
-        counts = {variant_label(r): images_of(r) for r in self.measured.values()}
-        if not counts:
-            return "Images: no measured cell."
-        if len(set(counts.values())) == 1:
-            return f"Images: {next(iter(counts.values()))} per variant."
-        return "Images: " + ", ".join(f"{n} ({v})" for v, n in sorted(counts.items())) + "."
+        """Images behind the measured cells, per protocol (a protocol fixes the prompt set)."""
+        if not self.measured:
+            return "Protocol and images: no measured cell."
+        parts = []
+        for i, key in enumerate(self.protocols):
+            counts = {variant_label(r): images_of(r) for r in self.measured.values()
+                      if protocol_of(r).key == key}
+            text = (f"{next(iter(counts.values()))} per variant" if len(set(counts.values())) == 1
+                    else ", ".join(f"{n} ({v})" for v, n in sorted(counts.items())))
+            parts.append(f"P{i + 1}: {text}" if len(self.protocols) > 1 else text)
+        return "Images: " + "; ".join(parts) + "."

@@ -27,7 +27,7 @@ from evalsuite.results.arch import arch_figures
 from evalsuite.results.notes import Notes
 from evalsuite.results.protocol import CellKey
 from evalsuite.results.store import ResultStore, get_field, matches
-from evalsuite.results.tablebuild import Row, assemble, column_label, metric_groups, row_arch
+from evalsuite.results.tablebuild import Row, _scale, assemble, column_label, metric_groups, row_arch
 from evalsuite.results.tabledef import ColumnDef, RowDef, TableDef, plain
 from evalsuite.results.tablemodel import NOT_MEASURABLE, NOT_MEASURED, NOT_PUBLISHED, Cell, Column, Table
 
@@ -139,17 +139,19 @@ def _change(variant: float | None, base: float | None, kind: str) -> float | Non
 def _arch_cells(col: ColumnDef, kind: str, rows: Sequence[PaperTableRow], notes: Notes) -> list[Cell]:
     out = []
     for row in rows:
-        arch = row_arch(row)
+        arch = row_arch(row) if row.rdef is not None and row.rdef.preset else None
         if arch is None:
-            notes.mark(NOT_MEASURABLE, column_label(col), "no architecture for this row.")
+            reason = (row.rdef.unmeasurable if row.rdef else None) or "no architecture preset."
+            notes.mark(NOT_MEASURABLE, row.label, reason)
             out.append(Cell(mark=NOT_MEASURABLE))
             continue
-        value = arch_figures(*arch)[col.arch] * col.scale
+        value = _scale(arch_figures(*arch)[col.arch], col.scale)
         if kind != "value":
-            value = _change(value, arch_figures(arch[0])[col.arch] * col.scale, kind)
-        out.append(Cell(int(value) if col.arch == "params" and kind == "value" and col.scale == 1 else value))
+            value = _change(value, _scale(arch_figures(arch[0])[col.arch], col.scale), kind)
+        out.append(Cell(value))
     notes.add("Our architecture figures are regenerated from the configs on the meta device (no "
-              "weights); a change is measured against the row's preset without its ablations.")
+              "weights)." + (" A change is measured against the row's preset without its "
+                             "ablations." if kind != "value" else ""))
     return out
 
 
@@ -189,10 +191,12 @@ def _latest_with_key(records: Sequence[Any], metric: str, key: CellKey | None) -
     return hits[-1] if hits else None
 
 
-def _ours(col: ColumnDef, kind: str, rows: Sequence[PaperTableRow], notes: Notes) -> list[tuple[str, list[Cell]]]:
+def _ours(col: ColumnDef, label: str, kind: str, rows: Sequence[PaperTableRow],
+          notes: Notes) -> list[tuple[str, list[Cell]]]:
     """(label suffix, cells) of our column(s): one per protocol for metrics, else one."""
-    if col.unmeasurable:
-        notes.mark(NOT_MEASURABLE, column_label(col), col.unmeasurable)
+    if col.unmeasurable or not (col.arch or col.field or col.metric):
+        reason = col.unmeasurable or "no evalsuite measurement is mapped to this column."
+        notes.mark(NOT_MEASURABLE, label, reason)
         return [("", [Cell(mark=NOT_MEASURABLE) for _ in rows])]
     if col.arch:
         return [("", _arch_cells(col, kind, rows, notes))]
@@ -220,10 +224,10 @@ def _diff(theirs: list[Cell], ours: list[Cell], tdef: TableDef, column: Column) 
                 d = o.number - t.number
                 cells.append(Cell(int(d) if isinstance(o.value, int) and isinstance(t.value, int) else d)
                              if kind == "abs" else Cell(100.0 * d / abs(t.number)))
-        label = column.label.replace(" (ours", " (ours − theirs", 1)
-        out.append((Column(("Δ " if kind == "abs" else "Δ% ") + label, column.digits if kind == "abs"
-                           else tdef.pct_round, column.thousands, signed=True,
-                           suffix="%" if kind == "pct" else "", kind="delta"), cells))
+        label = column.label.replace(" (ours", " (ours − paper" + (", %" if kind == "pct" else ""), 1)
+        out.append((Column(label, column.digits if kind == "abs" else tdef.pct_round,
+                           column.thousands, signed=True, suffix="%" if kind == "pct" else "",
+                           kind="delta"), cells))
     return out
 
 
@@ -238,14 +242,16 @@ def build_paper_table(store: ResultStore, tdef: TableDef, name: str) -> Table:
         label = col.label or (pcol.label if pcol else column_label(col))
         theirs = [_theirs(r, pcol) for r in rows] if pcol else None
         if pcol is not None and pcol.kind == "text":
-            columns.append((Column(f"{label} (theirs)"), theirs))
+            columns.append((Column(f"{label} (paper)"), theirs))
             continue
         if theirs is not None:
-            columns.append((Column(f"{label} (theirs)", col.round, col.thousands), theirs))
-        for suffix, ours in _ours(col, pcol.kind if pcol else "value", rows, notes):
+            columns.append((Column(f"{label} (paper)", col.round, col.thousands), theirs))
+        kind = pcol.kind if pcol else ("pct_change" if col.of == "change" else "value")
+        for suffix, ours in _ours(col, label, kind, rows, notes):
             column = Column(f"{label} (ours{suffix})", col.round, col.thousands)
             columns.append((column, ours))
-            columns += _diff(theirs, ours, tdef, column) if theirs is not None else []
+            if theirs is not None and not col.unmeasurable:  # n/a stays n/a: no empty diff column
+                columns += _diff(theirs, ours, tdef, column)
     if any(c.mark == NOT_PUBLISHED for _, cells in columns for c in cells):
         notes.mark(NOT_PUBLISHED)
     _paper_notes(paper, tdef, rows, notes)
@@ -253,9 +259,9 @@ def build_paper_table(store: ResultStore, tdef: TableDef, name: str) -> Table:
 
 
 def _paper_notes(paper: Paper, tdef: TableDef, rows: Sequence[PaperTableRow], notes: Notes) -> None:
-    notes.add(f"Theirs: {paper.citation}")
+    notes.add(f"Paper: {paper.citation}")
     if paper.protocol:
-        notes.add(f"Their protocol: {paper.protocol}")
+        notes.add(f"Paper protocol: {paper.protocol}")
     for line in paper.notes:
         notes.add(line)
     shown = {c.paper: c.label or paper.column(c.paper).label for c in tdef.columns if c.paper}

@@ -113,7 +113,8 @@ def to_html(table: Table, show_ci: bool = True) -> str:
     foot = "".join(f"<li>{esc(x)}</li>" for x in table.footer)
     return (f'<figure class="evalsuite-table" id="table-{esc(table.name)}">'
             f"<figcaption>{esc(table.title)}</figcaption>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table></div>"
             f'<ul class="footer">{foot}</ul></figure>\n')
 
 
@@ -121,9 +122,10 @@ TABLE_CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 figure.evalsuite-table { margin: 1.5em 0; }
 figcaption { font-weight: 600; margin-bottom: .4em; }
+div.scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: 14px; }
 th, td { padding: 3px 10px; border-bottom: 1px solid #ddd; }
-thead th { border-bottom: 2px solid #444; text-align: left; }
+thead th { border-bottom: 2px solid #444; text-align: left; font-size: 13px; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.mark { color: #999; text-align: center; }
 td.pos { color: #1a7f37; } td.neg { color: #b42318; }

@@ -11,21 +11,23 @@ selections, plots):
   ``protocol.<field>`` (a field of the record's protocol).
 
 A ``where`` mapping selects records whose every field equals the given value (or any of the
-values, for a list). Nested mappings are read as dotted keys, so Hydra's
-``+where.sampler.steps=25`` and ``where: {"sampler.steps": 25}`` mean the same.
+values, for a list; ``[]`` is a value, "no ablations"). Nested mappings are read as dotted
+keys, so Hydra's ``+where.sampler.steps=25`` and ``where: {"sampler.steps": 25}`` mean the
+same; the value ``"*"`` matches anything (it lifts a filter that a table definition sets).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.results.protocol import CellKey, flatten, protocol_of
 from evalsuite.results.record import load_records
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The sampler settings that make two runs of one model different variants (seed and batch
 # size do not: they repeat a measurement).
@@ -91,7 +93,7 @@ def _equal(actual: Any, wanted: Any) -> bool:
 def matches(record: Mapping[str, Any], where: Mapping[str, Any] | None) -> bool:
     """True when every field of ``where`` has the given value (or one of the listed values)."""
     for key, wanted in flatten(dict(where or {})).items():
-        if key == "":
+        if key == "" or wanted == "*":  # "*" lifts a filter a definition sets
             continue
         actual = get_field(record, key)
         is_options = isinstance(wanted, (list, tuple)) and wanted and not _is_spec_list(wanted)
@@ -144,7 +146,7 @@ class ResultStore:
                                  f"({len(self)} records in the store)")
         return hits[-1]
 
-    def frame(self, where: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    def frame(self, where: Mapping[str, Any] | None = None) -> "pd.DataFrame":
         """One row per (record, metric): the long form every table and plot starts from.
 
         Columns: run_id, created_at, variant, the config choices, ablations, the variant's
@@ -152,6 +154,8 @@ class ResultStore:
         metric_key (comparability key of the value), value, ci_low, ci_high, n,
         higher_is_better.
         """
+        import pandas as pd  # here, not at import: `evalsuite compare` in CI should start fast
+
         rows = []
         for rec in self.filter(where):
             base = record_summary(rec)

@@ -11,6 +11,7 @@ Rules that keep a table honest:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -40,14 +41,19 @@ def resolve_rows(store: ResultStore, tdef: TableDef) -> list[Row]:
                 for i, r in enumerate(tdef.rows)]
     groups: dict[tuple, list[Rec]] = {}
     for rec in records:
-        sampler = rec.get("sampler") or {}
-        key = (variant_label(rec), *(str(sampler.get(k)) for k in VARIANT_SAMPLER))
-        groups.setdefault(key, []).append(rec)
-    return [Row(label, None, recs) for label, recs in zip(_labels(list(groups)), groups.values())]
+        groups.setdefault(variant_key(rec), []).append(rec)
+    return [Row(label, None, recs) for label, recs in zip(variant_labels(list(groups)), groups.values())]
 
 
-def _labels(keys: list[tuple]) -> list[str]:
-    """Variant labels, with the differing sampler settings added where two labels collide."""
+def variant_key(rec: Rec, ignore: Sequence[str] = ()) -> tuple:
+    """(variant label, sampler settings...): what tells two variants apart (``ignore``: settings
+    left out, e.g. guidance_scale for the curves of a CFG sweep)."""
+    sampler = rec.get("sampler") or {}
+    return (variant_label(rec), *("" if k in ignore else str(sampler.get(k)) for k in VARIANT_SAMPLER))
+
+
+def variant_labels(keys: list[tuple]) -> list[str]:
+    """Labels of ``variant_key``s, with the differing sampler settings added where labels collide."""
     out = []
     for key in keys:
         same = [k for k in keys if k[0] == key[0]]
@@ -60,9 +66,19 @@ def _labels(keys: list[tuple]) -> list[str]:
 def auto_columns(rows: Sequence[Row]) -> list[ColumnDef]:
     """Every metric the rows' records carry (sorted), then the UNet parameter count."""
     names = sorted({m for row in rows for rec in row.records for m in rec.get("metrics") or {}})
-    cols = [ColumnDef(metric=n, round=4) for n in names]
+    cols = []
+    for n in names:
+        values = [abs(rec["metrics"][n].get("value") or 0.0) for row in rows for rec in row.records
+                  if n in (rec.get("metrics") or {})]
+        cols.append(ColumnDef(metric=n, round=_digits(values)))
     return cols + [ColumnDef(field="model.unet_params", label="UNet params", thousands=True,
                              delta=True)]
+
+
+def _digits(values: Sequence[float], significant: int = 4) -> int:
+    """Digits after the point that show the largest finite value with 4 significant digits."""
+    finite = [v for v in values if math.isfinite(v) and v > 0]
+    return max(0, significant - 1 - math.floor(math.log10(max(finite)))) if finite else 2
 
 
 def column_label(col: ColumnDef) -> str:

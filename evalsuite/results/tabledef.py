@@ -32,10 +32,11 @@ class ColumnDef:
     paper: Optional[str] = None  # paper tables: id of the published column shown next to it
     label: Optional[str] = None  # default: the metric / field / arch name (or the paper's label)
     round: Optional[int] = None  # digits after the decimal point (None: as recorded)
-    scale: float = 1.0  # multiply before showing (1e-6 shows millions)
+    scale: float = 1.0  # multiply our values before showing (1e-6: millions; paper tables: to the paper's unit)
     thousands: bool = False  # 859,520,964
     delta: bool = True  # show the delta to the baseline row (generic tables)
-    of: str = "variant"  # paper rows with a baseline: "variant", "baseline" or "change"
+    of: str = "variant"  # paper tables: our value of the row's "variant" or "baseline" records,
+    # or (columns not in the paper) the % "change" from the baseline to the variant
 
 
 @dataclass
@@ -99,7 +100,7 @@ def check_table_def(tdef: TableDef, where: str) -> None:
     """Reject definitions that could only render wrong: no source or two sources, unknown kinds."""
     for i, col in enumerate(tdef.columns):
         sources = [s for s in ("metric", "field", "arch", "unmeasurable") if getattr(col, s)]
-        if len(sources) != 1:
+        if len(sources) > 1 or (not sources and not col.paper):  # a paper column may be theirs only
             raise ConfigError(f"{where}: columns[{i}] needs exactly one of metric, field, arch, "
                               f"unmeasurable; it has {sources or 'none'}")
         if col.arch and col.arch not in ARCH_FIGURES:

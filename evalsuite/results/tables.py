@@ -1,4 +1,7 @@
-"""The runs table: one row per record, regenerated from ``results/records/`` on every run.
+"""The runs table (one row per record, regenerated after every run) and named tables.
+
+``write_tables`` rebuilds ``tables/runs.{csv,md}`` from ``results/records/``;
+``build_named_table`` builds a definition from ``conf/table/`` (see ``tablebuild``, ``paper``).
 
 Columns: run id and time, the config choice of each group, the sampler settings that change
 numbers, the dataset and its size, then one column per metric named ``<metric>`` (or
@@ -10,12 +13,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from evalsuite.io import atomic_write_text, file_lock
 from evalsuite.results.record import load_records
+
+if TYPE_CHECKING:
+    from evalsuite.results.store import ResultStore
+    from evalsuite.results.tabledef import TableDef
+    from evalsuite.results.tablemodel import Table
 
 GROUPS = ("model", "ablation", "dataset", "sampler", "metrics")
 
@@ -56,3 +64,19 @@ def write_tables(results_dir: str | os.PathLike) -> dict[str, Path]:
         atomic_write_text(out["md"], "# evalsuite runs\n\nGenerated from results/records/ by "
                           "`evalsuite run`; do not edit.\n\n" + md + "\n")
     return out
+
+
+def build_named_table(store: "ResultStore", name: str, conf_dir: str | os.PathLike,
+                      where: dict[str, Any] | None = None) -> tuple["Table", "TableDef"]:
+    """Build table definition ``name`` (``conf/table/<name>.yaml``), with extra ``where`` filters.
+
+    A definition with ``paper:`` becomes a paper table (theirs, ours, difference); any other
+    a table of our variants.
+    """
+    from evalsuite.results.paper import build_paper_table
+    from evalsuite.results.tablebuild import build_table
+    from evalsuite.results.tabledef import load_table_def
+
+    tdef = load_table_def(name, conf_dir, {"where": where} if where else None)
+    table = build_paper_table(store, tdef, name) if tdef.paper else build_table(store, tdef, name)
+    return table, tdef

@@ -88,3 +88,12 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
     rec_res = json.loads(next((killed_dir / "results" / "records").glob("*.json")).read_text())
     assert rec_res["metrics"] == rec_ref["metrics"]
     assert rec_res["samples"]["manifest_sha256"] == rec_ref["samples"]["manifest_sha256"]
+
+
+def test_profile_sd15_without_weights(tmp_path):
+    proc = run_cli(["profile", "model=sd15"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| sd15 | 859,520,964 | 803.27 |" in proc.stdout
+    assert "attention score" in proc.stdout  # the output says what is counted
+    saved = list((tmp_path / "results" / "profiles").glob("sd15-*.json"))
+    assert len(saved) == 1 and json.loads(saved[0].read_text())["profile"]["unet_params"] == 859_520_964

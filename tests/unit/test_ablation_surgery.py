@@ -234,7 +234,9 @@ def test_separable_conv_default_skips_the_outermost_blocks(base):
 
 def test_save_reload_round_trip_is_exact(base, inputs, tmp_path):
     specs = [
-        NoTransformer(levels=(1,)), MoreTransformers(depths=(1, 1, 2, 2)), PruneResblocks(layers_per_block=(1, 1, 1, 0)),
+        NoTransformer(levels=(1,)),
+        MoreTransformers(depths=(1, 1, 2, 2), up_depths=(1, 2, 1, 1)),  # nested diffusers config
+        PruneResblocks(layers_per_block=(1, 1, 1, 0)),
         NoSelfAttention(levels=(2,)), SharedKV(), SwishGLU(), ReluAttention(), FFNRatio(ratio=6), SeparableConv(),
         DropBlocks(actions=("up_blocks.1.resnets.1",)),
     ]
@@ -267,3 +269,12 @@ def test_ablations_applied_in_two_calls_equal_one_call(base, inputs):
     two = apply_ablations(apply_ablations(fresh(base), [SharedKV()]), [FFNRatio(ratio=6)])
     assert torch.equal(out(one, inputs), out(two, inputs))
     assert [s.name for s in recorded_specs(two)[1]] == ["shared_kv", "ffn_ratio"]
+
+
+def test_half_precision_variant_reloads_in_half_precision(base, tmp_path):
+    unet = apply_ablations(fresh(base), [SharedKV(), SeparableConv()]).half()
+    save_ablated_unet(unet, tmp_path)
+    loaded = load_ablated_unet(tmp_path)
+    assert loaded.dtype == torch.float16
+    a, b = unet.state_dict(), loaded.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

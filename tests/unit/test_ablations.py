@@ -13,6 +13,7 @@ import hydra
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from evalsuite.ablations import (
@@ -132,6 +133,7 @@ def test_every_ablation_has_a_yaml_whose_defaults_match_the_class():
 
 
 def test_hydra_composes_a_list_in_order():
+    GlobalHydra.instance().clear()  # another test may have left Hydra initialised
     with initialize_config_dir(config_dir=str(CONF.parent), version_base=None):
         cfg = compose(config_name=None, overrides=["+ablation=[shared_kv,ffn_ratio,no_sa_highres]"])
     specs = [hydra.utils.instantiate(c) for c in cfg.ablation.values()]

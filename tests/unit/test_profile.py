@@ -128,3 +128,15 @@ def test_block_latency_table_times_every_residual_and_attention_block(tiny_cpu):
     attentions = [k for k in table if ".attentions." in k]
     assert len(resnets) == 22 and len(attentions) == 16  # SD v1.5's layout
     assert "mid_block.attentions.0" in table and all(r.median_ms > 0 for r in table.values())
+
+
+@pytest.mark.slow
+def test_readme_table_lists_every_preset_and_ablation():
+    from evalsuite.ablations import ABLATIONS
+    from evalsuite.models.presets import PRESETS
+    from evalsuite.profile.table import markdown_table
+
+    table = markdown_table()
+    assert "| sd15 | 859,520,964 | | 803.3 | |" in table
+    assert "| preset `bk_sdm_tiny` | 323,384,964 | -62.4% | 485.5 | -39.6% |" in table
+    assert all(f"`{name}`" in table for name in [*ABLATIONS, *PRESETS] if name != "sd15")

@@ -1,0 +1,35 @@
+"""``evalsuite table name=<definition>``: build a named table from the records, write every
+format to ``<results>/tables/<name>.<fmt>`` and print one of them."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from evalsuite.commands import CONF_DIR, report_errors
+from evalsuite.results.settings import register_result_configs
+
+log = logging.getLogger("evalsuite")
+register_result_configs()
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="table")
+@report_errors
+def app(cfg: DictConfig) -> None:
+    """Render table definition ``cfg.name`` in every format of ``cfg.formats``."""
+    from evalsuite.results.render import render, write_table
+    from evalsuite.results.store import ResultStore
+    from evalsuite.results.tables import build_named_table
+
+    results = Path(cfg.paths.results_dir)
+    store = ResultStore.open(results)
+    where = OmegaConf.to_container(cfg.where, resolve=True)
+    table, tdef = build_named_table(store, cfg.name, CONF_DIR, where)
+    paths = write_table(table, results / "tables", list(cfg.formats), tdef.show_ci)
+    log.info("table %s from %d of %d records: %s", cfg.name, len(table.record_ids), len(store),
+             ", ".join(str(p) for p in paths.values()))
+    if cfg.print:
+        print(render(table, cfg.print, tdef.show_ci), end="")

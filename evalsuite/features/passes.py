@@ -1,0 +1,104 @@
+"""The passes ``evaluate`` runs: which image sets are walked together, and who is fed.
+
+1. The samples, in lock-step with the images they are paired with (the baseline's samples,
+   or the reference folder in ``score``): text-image and paired metrics are fed, and missing
+   features of every role present are computed. When the paired images are also the
+   reference set, their features are computed here, so each of them is decoded once.
+2. The reference set, if its features are still missing, together with the VAE round trip
+   of the reconstruction pairing when that uses the same photographs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from evalsuite.errors import EvalsuiteError
+from evalsuite.features.extract import Consumer, FeaturePlan
+from evalsuite.features.sources import ArraySource, ImageSource
+
+
+def _groups(*sides: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
+    """Stack a batch when all images share a shape; otherwise one group per image (folders
+    of mixed sizes). Metrics that average per image give the same value either way."""
+    if len({im.shape for im in sides[0]}) == 1:
+        return [tuple(np.stack(s) for s in sides)]
+    return [tuple(s[i][None] for s in sides) for i in range(len(sides[0]))]
+
+
+def paired_consumer(metrics: Sequence[Any], pairing: str) -> Consumer:
+    """Feed ``metric.update(samples, paired)`` for images with the same id."""
+    def feed(ids: Sequence[str], images: Mapping[str, list[np.ndarray]]) -> None:
+        gen, other = images["samples"], images[pairing]
+        for i, a, b in zip(ids, gen, other):
+            if a.shape != b.shape:
+                raise EvalsuiteError(f"paired metrics ({pairing}): image {i!r} is "
+                                     f"{a.shape[1]}x{a.shape[0]} in the samples but "
+                                     f"{b.shape[1]}x{b.shape[0]} in the {pairing} images")
+        for g, r in _groups(gen, other):
+            for m in metrics:
+                m.update(g, r)
+    return Consumer(("samples", pairing), feed)
+
+
+def text_consumer(metrics: Sequence[Any], texts: Mapping[str, str]) -> Consumer:
+    """Feed ``metric.update(images, prompts)``."""
+    def feed(ids: Sequence[str], images: Mapping[str, list[np.ndarray]]) -> None:
+        samples = images["samples"]
+        prompts = [texts[i] for i in ids]
+        stacked = len({im.shape for im in samples}) == 1
+        for m in metrics:
+            if stacked:
+                m.update(np.stack(samples), prompts)
+            else:
+                for im, t in zip(samples, prompts):
+                    m.update(im[None], [t])
+    return Consumer(("samples",), feed)
+
+
+def reconstruction_consumer(metrics: Sequence[Any],
+                            reconstruct: Callable[[np.ndarray], np.ndarray]) -> Consumer:
+    """Feed ``metric.update(vae_round_trip(photos), photos)``."""
+    def feed(ids: Sequence[str], images: Mapping[str, list[np.ndarray]]) -> None:
+        batch = np.stack(images["reconstruction"])
+        out = reconstruct(batch)
+        for m in metrics:
+            m.update(out, batch)
+    return Consumer(("reconstruction",), feed)
+
+
+def run_passes(plan: FeaturePlan, batch_size: int, samples: ImageSource,
+               paired: Mapping[str, tuple[ImageSource, Sequence[Any]]],
+               text: tuple[Mapping[str, str], Sequence[Any]] | None,
+               reference: ImageSource | None,
+               reconstruction: tuple[ArraySource, Callable, Sequence[Any]] | None) -> None:
+    """Run the passes (see the module docstring).
+
+    Args:
+        paired: pairing -> (its images, the paired metrics to feed).
+        text: (id -> prompt, the text-image metrics to feed), or None.
+        reconstruction: (the photographs, the VAE round trip, the metrics), or None.
+    """
+    consumers = [text_consumer(text[1], text[0])] if text and text[1] else []
+    sources: dict[str, ImageSource] = {"samples": samples}
+    for pairing, (src, metrics) in paired.items():
+        if metrics:
+            sources[pairing] = src
+            consumers.append(paired_consumer(metrics, pairing))
+    plan.run_pass(sources, batch_size, consumers, desc="samples")
+
+    ref_needed = reference is not None and bool(plan.missing("reference"))
+    if reconstruction is None or not reconstruction[2]:
+        if ref_needed:
+            plan.run_pass({"reference": reference}, batch_size, desc="reference")
+        return
+    photos, reconstruct, metrics = reconstruction
+    recon = [reconstruction_consumer(metrics, reconstruct)]
+    if ref_needed and reference.identity() == photos.identity():
+        plan.run_pass({"reference": reference, "reconstruction": reference}, batch_size,
+                      recon, desc="reference")
+        return
+    if ref_needed:
+        plan.run_pass({"reference": reference}, batch_size, desc="reference")
+    plan.run_pass({"reconstruction": photos}, batch_size, recon, desc="reconstruction")

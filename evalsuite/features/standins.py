@@ -1,0 +1,98 @@
+"""Seeded stand-in weight files in the upstream formats, for tests, benchmarks and smoke runs.
+
+They let evalsuite and the reference libraries load *the same file* offline, so parity can be
+tested without the real weights. A stand-in's numbers mean nothing; records computed with
+one say ``verified: false`` (``assets.verify=false``).
+
+- ``save_pytorch_fid_standin``: a state dict for pytorch-fid's ``fid_inception_v3()``
+  (``pt_inception-2015-12-05-6726825d.pth`` format); He-initialised so that pool3 features
+  have a useful scale.
+- ``save_clean_fid_standin``: a TorchScript module with clean-fid's interface: ``.layers``
+  maps (x - 128) / 128 at 299x299 to (B, 2048, 1, 1), and ``forward(x, return_features)``
+  resizes [0, 255] inputs itself. ``full=True`` uses the Inception architecture (realistic
+  cost), otherwise a tiny network (fast tests).
+- ``save_open_clip_standin``: a seeded open_clip model's state dict.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from evalsuite.features.base import seeded_init
+
+
+def _he_init(module: Any, seed: int) -> None:
+    import torch
+    import torch.nn as nn
+
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            fan_in = m.weight[0].numel()
+            with torch.no_grad():
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
+
+
+def save_pytorch_fid_standin(path: str | Path, seed: int = 0) -> Path:
+    """Write a random FID Inception state dict loadable by pytorch-fid and evalsuite."""
+    import torch
+
+    from evalsuite.features.inception import fid_inception_net
+
+    net = fid_inception_net()
+    _he_init(net, seed)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return Path(path)
+
+
+def _clean_fid_module(layers: Any) -> Any:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class CleanFIDStandIn(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = layers
+
+        def forward(self, x: torch.Tensor, return_features: bool = True) -> torch.Tensor:
+            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+            return self.layers((x - 128) / 128)
+
+    return CleanFIDStandIn().eval()
+
+
+def save_clean_fid_standin(path: str | Path, seed: int = 0, full: bool = False) -> Path:
+    """Write a TorchScript stand-in for clean-fid's ``inception-2015-12-05.pt``."""
+    import torch
+    import torch.nn as nn
+
+    from evalsuite.features.inception import build_pytorch_fid_blocks
+
+    with seeded_init(seed):
+        if full:
+            layers = build_pytorch_fid_blocks(None, 2048)
+        else:  # ~1 ms per image: pooled 23x23 input, two convolutions, 2048 channels
+            layers = nn.Sequential(nn.AvgPool2d(13), nn.Conv2d(3, 48, 3), nn.ReLU(),
+                                   nn.Conv2d(48, 2048, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
+    _he_init(layers, seed)
+    layers = torch.jit.trace(layers.eval(), torch.zeros(1, 3, 299, 299))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.script(_clean_fid_module(layers)).save(str(path))
+    return Path(path)
+
+
+def save_open_clip_standin(path: str | Path, model_name: str = "ViT-B-32",
+                           pretrained: str = "openai", seed: int = 0) -> Path:
+    """Write a seeded random open_clip model's state dict."""
+    import torch
+
+    from evalsuite.features.clip import load_open_clip
+
+    with seeded_init(seed):
+        model = load_open_clip(model_name, pretrained, None)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return Path(path)

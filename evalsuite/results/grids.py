@@ -1,0 +1,113 @@
+"""Image grids: the same prompts and seeds side by side across variants.
+
+One grid per (prompt set, run seed): every variant in it drew each prompt's image from the
+same per-prompt seed, so a difference between two columns is the variant's doing. Columns are
+the latest record of each variant, plus the shared no-ablation baseline samples of ablated
+runs when no record of that baseline is present. A cell whose manifest gives a different seed
+for the prompt (which would make the comparison meaningless) is left empty and says so.
+Thumbnails are embedded in the page; each links to its full-resolution PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from PIL import Image
+
+from evalsuite.results.tablebuild import variant_key, variant_labels
+
+Rec = Mapping[str, Any]
+
+
+@dataclass
+class GridCell:
+    thumb: str | None  # data: URI of the thumbnail
+    href: str | None  # relative link to the full image
+    problem: str | None = None
+
+
+@dataclass
+class Grid:
+    title: str
+    variants: list[str]
+    prompts: list[tuple[str, str, int]]  # (id, text, seed)
+    cells: list[list[GridCell]] = field(default_factory=list)  # [prompt][variant]
+
+
+def _manifest(samples_dir: str | None) -> dict[str, dict[str, Any]] | None:
+    if not samples_dir:
+        return None
+    try:
+        data = json.loads((Path(samples_dir) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return {e["id"]: e for e in data.get("images", [])}
+
+
+def thumbnail(path: Path, side: int) -> str:
+    """PNG data URI, ``side`` px on the long edge (nearest-neighbour when enlarging, so a tiny
+    model's pixels stay visible as they are; Lanczos when shrinking)."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        scale = side / max(im.size)
+        size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+        im = im.resize(size, Image.NEAREST if scale >= 1 else Image.LANCZOS)
+        buf = io.BytesIO()
+        im.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _columns(records: Sequence[Rec]) -> list[tuple[str, str]]:
+    """(label, samples dir) per variant (latest record), then orphan baseline sample dirs."""
+    latest: dict[tuple, Rec] = {}
+    for rec in records:
+        if (rec.get("samples") or {}).get("dir"):
+            latest[variant_key(rec)] = rec
+    cols = [(label, rec["samples"]["dir"]) for label, rec in zip(variant_labels(list(latest)), latest.values())]
+    seen = {d for _, d in cols}
+    for rec in latest.values():
+        base = rec.get("baseline_samples")
+        if base and base not in seen:
+            seen.add(base)
+            cols.insert(0, (f"{(rec.get('model') or {}).get('preset', '?')} (no ablations)", base))
+    return cols
+
+
+def build_grids(records: Sequence[Rec], n_prompts: int, max_variants: int, thumb: int,
+                page_dir: Path) -> list[Grid]:
+    """One grid per (prompt set sha256, run seed) with at least one variant's samples on disk."""
+    groups: dict[tuple, list[Rec]] = {}
+    for rec in records:
+        key = ((rec.get("dataset") or {}).get("sha256"), (rec.get("sampler") or {}).get("seed"))
+        groups.setdefault(key, []).append(rec)
+    grids = []
+    for (sha, seed), recs in groups.items():
+        cols = [(label, d, _manifest(d)) for label, d in _columns(recs)]
+        cols = [c for c in cols if c[2]][:max_variants]
+        if not cols:
+            continue
+        common = [i for i in cols[0][2] if all(i in m for _, _, m in cols)][:n_prompts]
+        first = cols[0][2]
+        name = (recs[-1].get("dataset") or {}).get("name", "?")
+        grid = Grid(f"Prompt set {name} (sha256 {str(sha)[:12]}), run seed {seed}",
+                    [label for label, _, _ in cols],
+                    [(i, first[i].get("text", ""), first[i].get("seed")) for i in common])
+        for pid, _, pseed in grid.prompts:
+            grid.cells.append([_cell(Path(d), m[pid], pseed, thumb, page_dir) for _, d, m in cols])
+        grids.append(grid)
+    return grids
+
+
+def _cell(folder: Path, entry: Mapping[str, Any], seed: int, thumb: int, page_dir: Path) -> GridCell:
+    if entry.get("seed") != seed:
+        return GridCell(None, None, f"seed {entry.get('seed')} differs from {seed}")
+    path = folder / entry.get("file", f"{entry['id']}.png")
+    if not path.is_file():
+        return GridCell(None, None, "image missing")
+    return GridCell(thumbnail(path, thumb), os.path.relpath(path, page_dir))

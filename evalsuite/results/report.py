@@ -1,0 +1,137 @@
+"""The HTML report: tables, plots and image grids in one self-contained page.
+
+``write_report(results_dir)`` writes ``<results_dir>/report.html`` (and the plots as PNG and
+SVG in ``<results_dir>/tables/``). Plots and thumbnails are embedded as data URIs, so the page
+opens from disk, moved or mailed, with no server and no network; only the links to
+full-resolution images and to the plot files are relative paths. The page is a function of
+the records and samples alone (no timestamp), so rebuilding it unchanged changes no byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from evalsuite.errors import EvalsuiteError
+from evalsuite.io import atomic_write_text
+from evalsuite.results.grids import Grid, build_grids
+from evalsuite.results.plots import Plot, cfg_sweep_plots, quality_cost_plots
+from evalsuite.results.render import TABLE_CSS, html_page, to_html, write_table
+from evalsuite.results.settings import ReportSettings, root_settings
+from evalsuite.results.store import ResultStore
+from evalsuite.results.tables import build_named_table
+
+REPORT_NAME = "report.html"
+
+REPORT_CSS = TABLE_CSS + """
+body { max-width: 1200px; }
+h1 { margin-bottom: .2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
+nav a { margin-right: 1em; }
+.meta, .note { color: #666; font-size: 13px; }
+figure.plot img { max-width: 560px; width: 100%; border: 1px solid #eee; }
+table.grid td, table.grid th { border: none; padding: 2px; vertical-align: top; }
+table.grid th.variant { font-size: 12px; max-width: 170px; text-align: center; }
+table.grid td.prompt { font-size: 12px; max-width: 220px; padding-right: 8px; }
+table.grid img { display: block; image-rendering: pixelated; }
+.missing { color: #b42318; font-size: 11px; width: 120px; }
+"""
+
+
+def _default_conf_dir() -> str:
+    from evalsuite.commands import CONF_DIR
+
+    return CONF_DIR
+
+
+def write_report(results_dir: str | os.PathLike, settings: Any = None,
+                 conf_dir: str | os.PathLike | None = None) -> Path:
+    """Write ``<results_dir>/report.html`` from every record there; return its path.
+
+    ``settings`` (a ``ReportSettings``-shaped config) defaults to ``conf/report.yaml``.
+    """
+    conf_dir = str(conf_dir or _default_conf_dir())
+    settings = settings if settings is not None else root_settings("report", ReportSettings, conf_dir)
+    results = Path(results_dir)
+    store = ResultStore.open(results)
+    where = dict(settings.where or {})
+    records = store.filter(where)
+    sections = [_tables_section(store, settings, conf_dir, results, where)]
+    plots, skipped = _plots(records, settings, results / "tables")
+    sections.append(_plots_section(plots, skipped, results))
+    grids = build_grids(records, settings.grid.prompts, settings.grid.variants, settings.grid.thumb, results)
+    sections.append(_grids_section(grids))
+    body = _header(records, results) + "".join(sections)
+    return atomic_write_text(results / REPORT_NAME, html_page("evalsuite report", body, REPORT_CSS))
+
+
+def _header(records: Sequence[Mapping[str, Any]], results: Path) -> str:
+    latest = records[-1]["created_at"] if records else "none"
+    prov = (records[-1].get("provenance") or {}) if records else {}
+    git = prov.get("git") or {}
+    meta = (f"{len(records)} records in {html.escape(str(results))}; latest {html.escape(str(latest))}; "
+            f"evalsuite {html.escape(str(prov.get('evalsuite_version', '?')))}, git "
+            f"{html.escape(str(git.get('commit') or '?')[:10])}{' (dirty)' if git.get('dirty') else ''}")
+    return ('<h1>evalsuite report</h1>'
+            f'<p class="meta">{meta}</p>'
+            '<nav><a href="#tables">Tables</a><a href="#plots">Plots</a><a href="#grids">Images</a></nav>')
+
+
+def _tables_section(store: ResultStore, settings: Any, conf_dir: str, results: Path,
+                    where: dict[str, Any]) -> str:
+    parts = ['<h2 id="tables">Tables</h2>']
+    for name in settings.tables:
+        try:
+            table, tdef = build_named_table(store, name, conf_dir, where)
+        except EvalsuiteError as e:  # one bad definition must not cost the whole report
+            parts.append(f'<p class="note">Table {html.escape(name)}: {html.escape(str(e))}</p>')
+            continue
+        write_table(table, results / "tables", ["md", "csv", "tex", "html"], tdef.show_ci)
+        parts.append(to_html(table, tdef.show_ci))
+        links = " · ".join(f'<a href="{_rel(results / "tables" / f"{name}.{ext}", results)}">{ext}</a>'
+                           for ext in ("md", "csv", "tex", "html"))
+        parts.append(f'<p class="note">Also as {links}.</p>')
+    return "".join(parts)
+
+
+def _plots(records: Sequence[Mapping[str, Any]], settings: Any, out_dir: Path) -> tuple[list[Plot], list[str]]:
+    sweep, why_sweep = cfg_sweep_plots(records, settings.plots.cfg_sweep.x, settings.plots.cfg_sweep.y, out_dir)
+    qc, why_qc = quality_cost_plots(records, list(settings.plots.quality_cost.quality),
+                                    list(settings.plots.quality_cost.cost), out_dir)
+    return sweep + qc, [w for w in (why_sweep, why_qc) if w]
+
+
+def _rel(path: Path, results: Path) -> str:
+    return html.escape(os.path.relpath(path, results))
+
+
+def _plots_section(plots: Sequence[Plot], skipped: Sequence[str], results: Path) -> str:
+    parts = ['<h2 id="plots">Plots</h2>']
+    for p in plots:
+        svg = base64.b64encode(p.svg.read_bytes()).decode("ascii")
+        parts.append(f'<figure class="plot"><figcaption>{html.escape(p.title)}</figcaption>'
+                     f'<img alt="{html.escape(p.title)}" src="data:image/svg+xml;base64,{svg}">'
+                     f'<p class="note">{html.escape(p.caption)} Files: '
+                     f'<a href="{_rel(p.png, results)}">PNG</a> · <a href="{_rel(p.svg, results)}">SVG</a></p></figure>')
+    parts += [f'<p class="note">{html.escape(s)}</p>' for s in skipped]
+    return "".join(parts)
+
+
+def _grids_section(grids: Sequence[Grid]) -> str:
+    parts = ['<h2 id="grids">Images: same prompts and seeds across variants</h2>']
+    if not grids:
+        parts.append('<p class="note">No samples on disk for the selected records.</p>')
+    for g in grids:
+        head = "".join(f'<th class="variant">{html.escape(v)}</th>' for v in g.variants)
+        rows = []
+        for (pid, text, seed), cells in zip(g.prompts, g.cells):
+            tds = "".join(
+                f'<td><a href="{html.escape(c.href)}"><img alt="{html.escape(pid)}" src="{c.thumb}"></a></td>'
+                if c.thumb else f'<td class="missing">{html.escape(c.problem or "")}</td>' for c in cells)
+            rows.append(f'<tr><td class="prompt"><b>{html.escape(pid)}</b> {html.escape(text)}'
+                        f'<br><span class="meta">seed {seed}</span></td>{tds}</tr>')
+        parts.append(f'<h3>{html.escape(g.title)}</h3><table class="grid"><thead><tr><th></th>{head}'
+                     f'</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return "".join(parts)
