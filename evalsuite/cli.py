@@ -19,6 +19,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # subcommand -> one-line description; the app is evalsuite.commands.<subcommand>.app
 SUBCOMMANDS: dict[str, str] = {
     "run": "generate samples for a model (+ ablations) and score them",
+    "score": "compute metrics on existing image folders (no model); writes a record",
+    "assets": "list the weight files metrics need and whether they are here; fetch them",
     "profile": "UNet parameters, FLOPs (attention included) and latency; no weights needed",
     "table": "render a named table (or a paper's table next to ours) from the records",
     "compare": "baseline vs. candidate record, per-metric tolerances; exit 1 on a regression",

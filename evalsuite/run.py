@@ -73,6 +73,26 @@ def generation_factors(source: Any, specs: list[Any], cfg: DictConfig) -> dict[s
             "resolution": source.resolution, "device_type": cfg.device.split(":")[0]}
 
 
+def architecture_facts(source: Any, specs: list[Any], cache: JsonCache, key: str) -> dict[str, Any]:
+    """UNet parameters and FLOPs of the model + ablations, from its config on the meta device.
+
+    Building the architecture also validates the ablations against it, so an ablation the
+    model cannot take fails here, before any sample is generated. Cached per generation key.
+    """
+    facts = cache.get(key)
+    if facts is None:
+        from evalsuite.profile.model import profile_unet, unet_architecture
+
+        base, preset = unet_architecture(source.arch, str(source.path) if source.path else None)
+        p = profile_unet(base, preset + list(specs), sample_size=source.resolution // 8)
+        facts = {"unet_params": p["unet_params"], "unet_gflops": p["flops"] / 1e9,
+                 "flops_counted": f"one UNet forward, batch 1, latent {source.resolution // 8}, "
+                                  f"{p['inputs']['text_len']} tokens; {p['flops_counted']}",
+                 "profile_version": p["version"]}
+        cache.put(key, facts)
+    return facts
+
+
 def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate the configured model and write one result record; return the record."""
     t_start = time.perf_counter()
@@ -92,6 +112,8 @@ def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any
     chash = config_hash(cfg)
     durations: dict[str, float] = {}
 
+    store = SampleStore(results / "samples", generation_factors(source, specs, cfg))
+    facts = architecture_facts(source, specs, JsonCache(results / "cache" / "models"), store.key)
     model = LazyModel(source, specs, sampler, cfg.device)
     baseline_store = None
     if specs and "baseline" in paired_with:
@@ -100,7 +122,6 @@ def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any
         base = generate_samples(LazyGenerator(model, ablated=False), prompts, baseline_store,
                                 sampler.seed, sampler.batch_size, desc="generate baseline")
         durations["generate_baseline"] = base.seconds
-    store = SampleStore(results / "samples", generation_factors(source, specs, cfg))
     stats = generate_samples(LazyGenerator(model, ablated=True), prompts, store, sampler.seed,
                              sampler.batch_size)
     durations["generate"] = stats.seconds
@@ -117,11 +138,6 @@ def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any
                   batch_size=cfg.metrics.batch_size, cache_dir=results / "cache")
     durations["metrics"] = ev.seconds
 
-    facts_cache = JsonCache(results / "cache" / "models")
-    facts = facts_cache.get(store.key)
-    if facts is None:
-        facts = model.unet_facts()
-        facts_cache.put(store.key, facts)
     durations["total"] = time.perf_counter() - t_start
     record = {
         "schema_version": SCHEMA_VERSION,

@@ -8,6 +8,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from evalsuite.commands import CONF_DIR, report_errors
+from evalsuite.errors import EvalsuiteError
 from evalsuite.results.settings import register_result_configs
 
 register_result_configs()
@@ -21,6 +22,10 @@ def app(cfg: DictConfig) -> None:
     from evalsuite.results.store import ResultStore
 
     c = OmegaConf.to_container(cfg, resolve=True)
+    for side in ("baseline", "candidate"):
+        if c[side] in (None, "???", ""):
+            raise EvalsuiteError(f"compare needs {side}=<run id | latest | {{field: value, ...}}>, "
+                                 f"e.g. {side}=latest or '{side}={{ablations:shared_kv}}'")
     store = ResultStore.open(c["paths"]["results_dir"])
     base = select(store, c["baseline"], c["where"])
     cand = select(store, c["candidate"], c["where"])

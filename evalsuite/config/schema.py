@@ -140,10 +140,59 @@ class Config:
     tags: List[str] = field(default_factory=list)
 
 
+@dataclass
+class AssetsConfig:
+    """Where metric weight files live and how they are checked (see ``evalsuite.assets``)."""
+
+    dir: str = "assets"  # the assets folder; upstream caches are searched after it
+    verify: bool = True  # false: accept stand-in files whose sha256 differs (recorded)
+    check: bool = True  # ``evalsuite assets``: list needed files; exit 2 if any is missing
+    fetch: bool = False  # ``evalsuite assets``: download missing files (needs internet)
+    names: List[str] = field(default_factory=list)  # assets to act on; [] = what metrics need
+    mirror: Optional[str] = None  # base URL serving files under their canonical names
+
+
+@dataclass
+class ScoreSettings:
+    """``evalsuite score``: metrics on existing image folders, no model involved."""
+
+    gen_dir: str = MISSING  # the images to score
+    ref_dir: Optional[str] = None  # reference images (distribution and paired metrics)
+    prompts: Optional[str] = None  # .txt (one per line, sorted-file order) or .json {id: text}
+    pairs: bool = True  # paired metrics compare files with the same name in both folders
+    bootstrap: int = 0  # resamples for confidence intervals (0: none)
+    bootstrap_seed: int = 0
+
+
+@dataclass
+class ScoreConfig:
+    """The root config of ``evalsuite score``."""
+
+    score: ScoreSettings = field(default_factory=ScoreSettings)
+    metrics: MetricsConfig = MISSING
+    paths: PathsConfig = MISSING
+    assets: AssetsConfig = field(default_factory=AssetsConfig)
+    device: str = "cpu"
+    name: Optional[str] = None
+    tags: List[str] = field(default_factory=list)
+
+
+@dataclass
+class AssetsRootConfig:
+    """The root config of ``evalsuite assets``: which metrics' weights to list or fetch."""
+
+    metrics: MetricsConfig = MISSING
+    paths: PathsConfig = MISSING
+    assets: AssetsConfig = field(default_factory=AssetsConfig)
+    device: str = "cpu"
+
+
 def register_configs() -> None:
     """Register the schemas so each YAML option can extend its group's schema."""
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
+    cs.store(name="score_schema", node=ScoreConfig)
+    cs.store(name="assets_schema", node=AssetsRootConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="sampler", name="sampler_schema", node=SamplerConfig)
     cs.store(group="dataset", name="dataset_schema", node=DatasetConfig)

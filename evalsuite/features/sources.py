@@ -79,8 +79,9 @@ class FolderSource:
         self.dir = Path(folder).expanduser()
         if not self.dir.is_dir():
             raise EvalsuiteError(f"image folder {self.dir} does not exist or is not a folder")
-        files = sorted(p for p in self.dir.iterdir()
-                       if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+        files = sorted((p for p in self.dir.iterdir()
+                        if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")),
+                       key=lambda p: (p.stem, p.name))
         if not files:
             raise EvalsuiteError(f"image folder {self.dir} contains no images "
                                  f"({', '.join(IMAGE_EXTENSIONS)})")

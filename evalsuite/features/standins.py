@@ -96,3 +96,56 @@ def save_open_clip_standin(path: str | Path, model_name: str = "ViT-B-32",
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
     return Path(path)
+
+
+TINY_CLIP = "evalsuite-tiny-clip"  # a 32x32, two-layer open_clip config for fast tests
+
+
+def register_tiny_clip() -> str:
+    """Register (once per process) a tiny open_clip model config; returns its name."""
+    import json
+    import tempfile
+
+    import open_clip
+
+    if TINY_CLIP not in open_clip.list_models():
+        cfg = {"embed_dim": 32,
+               "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8,
+                              "head_width": 32},
+               "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2,
+                            "layers": 2}}
+        folder = Path(tempfile.mkdtemp(prefix="evalsuite-clip-cfg-"))
+        (folder / f"{TINY_CLIP}.json").write_text(json.dumps(cfg))
+        open_clip.add_model_config(folder)
+    return TINY_CLIP
+
+
+def photo_crops(n: int, size: int = 32, seed: int = 0, noise: float = 10.0) -> Any:
+    """``n`` uint8 (size, size, 3) images: random crops of scikit-image's bundled photographs
+    plus Gaussian noise (test and benchmark inputs with photo-like statistics)."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    rng = np.random.default_rng(seed)
+    photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        p = photos[i % len(photos)]
+        side = int(rng.integers(min(p.shape[:2]) // 3, min(p.shape[:2])))
+        y, x = (int(rng.integers(0, d - side + 1)) for d in p.shape[:2])
+        im = np.asarray(Image.fromarray(p[y:y + side, x:x + side]).resize((size, size),
+                                                                           Image.BICUBIC))
+        out[i] = np.clip(im + rng.normal(0, noise, im.shape), 0, 255).astype(np.uint8)
+    return out
+
+
+def write_folder(folder: str | Path, images: Any, prefix: str = "") -> Path:
+    """Save images as ``<prefix><index:05d>.png`` (lossless) in ``folder``."""
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, im in enumerate(images):
+        Image.fromarray(im).save(folder / f"{prefix}{i:05d}.png")
+    return folder

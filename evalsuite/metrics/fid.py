@@ -23,7 +23,8 @@ from evalsuite.errors import EvalsuiteError
 from evalsuite.features.base import FeatureExtractor
 from evalsuite.features.inception import CleanFIDInception, PytorchFIDInception
 from evalsuite.metrics.base import DistributionMetric, MetricResult
-from evalsuite.metrics.functional.frechet import (GaussianStats, RunningStats, frechet_distance,
+from evalsuite.metrics.functional.frechet import (FrechetResult, GaussianStats, RunningStats,
+                                                  frechet_distance, frechet_distance_low_rank,
                                                   reliability)
 
 if TYPE_CHECKING:
@@ -67,6 +68,9 @@ class FID(DistributionMetric):
         self._ref = RunningStats(self.extractor.dims)
         self._ref_stats: GaussianStats | None = None
         self._gen_file: FeatureFile | None = None
+        # Generated rows are kept only while n <= dims (at most D x D floats, like the
+        # covariance): then the exact low-rank distance applies.
+        self._gen_rows: list[np.ndarray] | None = []
         self._facts: dict[str, Any] = {}
 
     def params(self) -> dict[str, Any]:
@@ -79,13 +83,26 @@ class FID(DistributionMetric):
         return {**self.params(), **self._facts}
 
     def update(self, features: np.ndarray, real: bool) -> None:
-        (self._ref if real else self._gen).update(features)
+        if real:
+            self._ref.update(features)
+            return
+        self._gen.update(features)
+        if self._gen_rows is not None:
+            self._gen_rows.append(np.array(features, dtype=np.float32))
+            if self._gen.n > self.extractor.dims:
+                self._gen_rows = None
 
     def update_from_files(self, gen: "FeatureFile", ref: "FeatureFile") -> None:
         for block in gen.blocks():
-            self._gen.update(block)
+            self.update(block, real=False)
         self._ref_stats = ref.stats()  # cached per (reference set, protocol)
         self._gen_file = gen
+
+    def _distance(self, gen: GaussianStats, ref: GaussianStats,
+                  rows: np.ndarray | None) -> FrechetResult:
+        if rows is not None:
+            return frechet_distance_low_rank(rows, ref.mu, ref.cov)
+        return frechet_distance(gen.mu, gen.cov, ref.mu, ref.cov)
 
     def _stats(self) -> tuple[GaussianStats, GaussianStats]:
         n_ref = self._ref_stats.n if self._ref_stats else self._ref.n
@@ -96,20 +113,25 @@ class FID(DistributionMetric):
 
     def compute(self) -> MetricResult:
         gen, ref = self._stats()
-        res = frechet_distance(gen.mu, gen.cov, ref.mu, ref.cov)
+        rows = np.concatenate(self._gen_rows) if self._gen_rows else None
+        res = self._distance(gen, ref, rows)
         reasons = reliability(gen.n, ref.n, gen.dims)
         self._facts = {"n_gen": gen.n, "n_ref": ref.n, "reliable": not reasons,
                        "unreliable_because": reasons, "numerics": res.diagnostics}
         return self._result(res.value, gen.n, self.extractor.weights_record())
 
     def bootstrap_values(self, counts: np.ndarray) -> np.ndarray:
-        if self._gen_file is None:
-            raise NotImplementedError("FID bootstrap needs the features on disk (evaluate)")
         _, ref = self._stats()
+        rows = np.concatenate(self._gen_rows) if self._gen_rows else None
+        if rows is None and self._gen_file is None:
+            raise NotImplementedError("FID bootstrap with n > dims needs the features on disk")
         out = []
         for c in counts:
-            g = weighted_stats(self._gen_file, c.astype(np.float64))
-            out.append(frechet_distance(g.mu, g.cov, ref.mu, ref.cov).value)
+            if rows is not None:  # a resample is the original rows, repeated
+                out.append(self._distance(ref, ref, np.repeat(rows, c, axis=0)).value)
+            else:
+                g = weighted_stats(self._gen_file, c.astype(np.float64))
+                out.append(frechet_distance(g.mu, g.cov, ref.mu, ref.cov).value)
         return np.asarray(out)
 
 

@@ -51,14 +51,6 @@ class LazyModel:
                                                            self.source.resolution, self.device)
         return self._generators[ablated]
 
-    def unet_facts(self) -> dict[str, Any]:
-        """Parameter count and config hash of the (ablated) UNet."""
-        from evalsuite.models.sources import config_sha256
-
-        unet = self.generator(ablated=True).pipe.unet
-        return {"unet_params": sum(p.numel() for p in unet.parameters()),
-                "unet_config_sha256": config_sha256(unet.config)}
-
 
 class LazyGenerator:
     """A ``Generator`` that loads ``model`` only if ``generate`` is actually called."""

@@ -51,13 +51,19 @@ def _manifest(samples_dir: str | None) -> dict[str, dict[str, Any]] | None:
 
 
 def thumbnail(path: Path, side: int) -> str:
-    """PNG data URI, ``side`` px on the long edge (nearest-neighbour when enlarging, so a tiny
-    model's pixels stay visible as they are; Lanczos when shrinking)."""
+    """PNG data URI, at most ``side`` px on the long edge. Small images are enlarged by a whole
+    factor with nearest-neighbour (a tiny model's pixels stay as they are); large ones are
+    shrunk with Lanczos."""
     with Image.open(path) as im:
         im = im.convert("RGB")
-        scale = side / max(im.size)
-        size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
-        im = im.resize(size, Image.NEAREST if scale >= 1 else Image.LANCZOS)
+        longest = max(im.size)
+        if longest <= side:
+            factor = side // longest
+            im = im.resize((im.width * factor, im.height * factor), Image.NEAREST)
+        else:
+            scale = side / longest
+            im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                           Image.LANCZOS)
         buf = io.BytesIO()
         im.save(buf, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

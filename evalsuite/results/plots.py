@@ -62,7 +62,7 @@ def _save(fig: Any, out_dir: Path, name: str) -> tuple[Path, Path]:
     paths = []
     for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, metadata=meta, bbox_inches="tight", dpi=120)
+        fig.savefig(buf, format=fmt, metadata=meta, dpi=110)
         paths.append(atomic_write_bytes(out_dir / f"{name}.{fmt}", buf.getvalue()))
     return paths[0], paths[1]
 
@@ -91,7 +91,7 @@ def cfg_sweep_plots(records: Sequence[Rec], x: str, y: str, out_dir: Path) -> tu
     plt = _pyplot()
     plots = []
     for n, (key, series) in enumerate(groups.items()):
-        fig, ax = plt.subplots(figsize=(5.2, 3.8))
+        fig, ax = plt.subplots(figsize=(5.6, 4.0), layout="constrained")
         for label, points in zip(variant_labels(list(series)), series.values()):
             cfgs = sorted(points)
             xs, ys = [_metric(points[c], x) for c in cfgs], [_metric(points[c], y) for c in cfgs]
@@ -143,7 +143,7 @@ def quality_cost_plots(records: Sequence[Rec], qualities: Sequence[str], costs: 
         pts = [(_cost(r, cost), _metric(r, quality)) for _, r in items]
         higher = bool(items[0][1]["metrics"][quality].get("higher_is_better", True))
         front = pareto_front(pts, higher)
-        fig, ax = plt.subplots(figsize=(5.2, 3.8))
+        fig, ax = plt.subplots(figsize=(5.6, 4.0), layout="constrained")
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="#4a6fa5", zorder=3)
         for label, (cx, qy) in zip(labels, pts):
             ax.annotate(label, (cx, qy), textcoords="offset points", xytext=(4, 3), fontsize=7)
@@ -151,6 +151,7 @@ def quality_cost_plots(records: Sequence[Rec], qualities: Sequence[str], costs: 
                 label="Pareto front", zorder=2)
         ax.scatter([pts[i][0] for i in front], [pts[i][1] for i in front], facecolors="none",
                    edgecolors="#d1495b", s=90, zorder=4)
+        ax.margins(x=0.3)  # room for the labels right of the points
         ax.set_xlabel(cost + " (lower is cheaper)")
         ax.set_ylabel(quality + (" (higher is better)" if higher else " (lower is better)"))
         ax.grid(alpha=0.3), ax.legend(fontsize=7)

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from evalsuite.errors import EvalsuiteError
-from evalsuite.io import atomic_write_text
+from evalsuite.io import atomic_write_text, file_lock
 from evalsuite.results.grids import Grid, build_grids
 from evalsuite.results.plots import Plot, cfg_sweep_plots, quality_cost_plots
 from evalsuite.results.render import TABLE_CSS, html_page, to_html, write_table
 from evalsuite.results.settings import ReportSettings, root_settings
 from evalsuite.results.store import ResultStore
+from evalsuite.results.tabledef import plain
 from evalsuite.results.tables import build_named_table
 
 REPORT_NAME = "report.html"
@@ -55,8 +56,15 @@ def write_report(results_dir: str | os.PathLike, settings: Any = None,
     conf_dir = str(conf_dir or _default_conf_dir())
     settings = settings if settings is not None else root_settings("report", ReportSettings, conf_dir)
     results = Path(results_dir)
+    # Runs of a multirun finish together: without the lock, a report built from fewer records
+    # could be published after (over) one built from all of them.
+    with file_lock(results / ".report.lock"):
+        return _write(results, settings, conf_dir)
+
+
+def _write(results: Path, settings: Any, conf_dir: str) -> Path:
     store = ResultStore.open(results)
-    where = dict(settings.where or {})
+    where = dict(plain(settings.where) or {})
     records = store.filter(where)
     sections = [_tables_section(store, settings, conf_dir, results, where)]
     plots, skipped = _plots(records, settings, results / "tables")

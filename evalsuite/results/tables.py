@@ -3,10 +3,11 @@
 ``write_tables`` rebuilds ``tables/runs.{csv,md}`` from ``results/records/``;
 ``build_named_table`` builds a definition from ``conf/table/`` (see ``tablebuild``, ``paper``).
 
-Columns: run id and time, the config choice of each group, the sampler settings that change
-numbers, the dataset and its size, then one column per metric named ``<metric>`` (or
-``<metric>/<pairing>``) whose values carry the metric's version in a ``@v`` suffix of the
-column name, so values from different metric versions never share a column.
+Runs table columns: run id and time, the config choice of each group, the sampler settings
+that change numbers, the dataset and its size, the protocol key (``protocol.py``), then one
+column per metric named ``<metric>`` (or ``<metric>/<pairing>``) with the metric's version in
+a ``@v`` suffix, so values from different metric versions never share a column; when the
+records span several protocols, the protocol key is added too (``fid_clean@v1 [3f2a9c1b04de]``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from evalsuite.io import atomic_write_text, file_lock
+from evalsuite.results.protocol import protocol_of
 from evalsuite.results.record import load_records
 
 if TYPE_CHECKING:
@@ -28,8 +30,8 @@ if TYPE_CHECKING:
 GROUPS = ("model", "ablation", "dataset", "sampler", "metrics")
 
 
-def record_row(rec: dict[str, Any]) -> dict[str, Any]:
-    """Flatten one record into a table row."""
+def record_row(rec: dict[str, Any], by_protocol: bool = False) -> dict[str, Any]:
+    """Flatten one record into a table row (``by_protocol``: protocol key in metric columns)."""
     choices = rec.get("choices", {})
     sampler = rec.get("sampler", {})
     row: dict[str, Any] = {"run_id": rec["run_id"], "created_at": rec.get("created_at")}
@@ -40,13 +42,17 @@ def record_row(rec: dict[str, Any]) -> dict[str, Any]:
         row[k] = sampler.get(k)
     row["n_prompts"] = rec.get("dataset", {}).get("count")
     row["unet_params"] = rec.get("model", {}).get("unet_params")
+    key = protocol_of(rec).key
+    row["protocol"] = key
     for name, m in sorted(rec.get("metrics", {}).items()):
-        row[f"{name}@v{m['version']}"] = m["value"]
+        row[f"{name}@v{m['version']}" + (f" [{key}]" if by_protocol else "")] = m["value"]
     return row
 
 
 def runs_table(records: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame([record_row(r) for r in records])
+    """One row per record, oldest first."""
+    by_protocol = len({protocol_of(r).key for r in records}) > 1
+    return pd.DataFrame([record_row(r, by_protocol) for r in records])
 
 
 def write_tables(results_dir: str | os.PathLike) -> dict[str, Path]:

@@ -37,6 +37,8 @@ def _bad_cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["dataset=text", f"dataset.path={tmp}/binary.txt"], "UTF-8"),
         ([f"paths.results_dir={tmp}/afile/results"], "not writable"),
         (["sampler.scheduler=nope"], "sampler.scheduler"),
+        (["ablation=[no_sa_highres]", "ablation.no_sa_highres.levels=[16]"], "level 16 does not exist"),
+        (["ablation=[ffn_ratio]", "ablation.ffn_ratio.ratio=0"], "ffn_ratio"),
     ]
 
 

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_cli
+from conftest import CONF_DIR, run_cli
 from evalsuite.results.plots import pareto_front
 from evalsuite.results.record import write_record
 from evalsuite.results.report import write_report
+from evalsuite.results.settings import ReportSettings, root_settings
 from evalsuite.samples.store import encode_png
 from results_factory import make_record
 
@@ -58,6 +59,14 @@ def _results(tmp_path: Path) -> Path:
     return results
 
 
+def _settings():
+    """conf/report.yaml, with the recorded parameter count as the cost: the default
+    (arch.gflops) regenerates FLOPs on the meta device, which costs a torch import here."""
+    settings = root_settings("report", ReportSettings, CONF_DIR)
+    settings.plots.quality_cost.cost = ["model.unet_params"]
+    return settings
+
+
 def test_pareto_front():
     pts = [(1.0, 10.0), (2.0, 12.0), (3.0, 11.0), (2.0, 9.0), (4.0, 12.0)]
     assert pareto_front(pts, higher_is_better=True) == [0, 1]  # (2,9), (3,11), (4,12) are beaten
@@ -66,7 +75,7 @@ def test_pareto_front():
 
 def test_report_is_self_contained_with_tables_plots_and_grids(tmp_path):
     results = _results(tmp_path)
-    page = write_report(results)
+    page = write_report(results, _settings())
     html = page.read_text()
     assert page == results / "report.html"
     # self-contained: every image embedded; links relative; nothing fetched from anywhere
@@ -76,7 +85,7 @@ def test_report_is_self_contained_with_tables_plots_and_grids(tmp_path):
     assert "<figcaption>Variants</figcaption>" in html and "Protocol: dataset.name=demo" in html
     assert "tiny+shared_kv (guidance_scale=3.0)" in html
     # plots: the CFG sweep and quality vs. cost, as PNG and SVG files next to the tables
-    for name in ("cfg_sweep_fid_clean_vs_clip_score", "quality_cost_fid_clean_vs_arch.gflops"):
+    for name in ("cfg_sweep_fid_clean_vs_clip_score", "quality_cost_fid_clean_vs_model.unet_params"):
         assert (results / "tables" / f"{name}.png").stat().st_size > 5000
         assert (results / "tables" / f"{name}.svg").read_text().startswith("<?xml")
     assert "Pareto front:" in html
@@ -84,13 +93,13 @@ def test_report_is_self_contained_with_tables_plots_and_grids(tmp_path):
     assert html.count('class="prompt"') == 3
     assert "seed 7 differs from 1001" in html  # ... the odd seed is flagged, not shown
     assert 'href="samples/base/00001.png"' in html
-    assert write_report(results).read_text() == html  # a pure function of records and samples
+    assert write_report(results, _settings()).read_text() == html  # a function of records and samples
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium)")
 def test_report_renders_in_headless_chromium(tmp_path):
     results = _results(tmp_path)
-    page = write_report(results)
+    page = write_report(results, _settings())
     shot = tmp_path / "report.png"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -107,7 +116,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
 
 def test_report_command_prints_the_page_path(tmp_path):
     results = _results(tmp_path)
-    proc = run_cli(["report", f"paths.results_dir={results}", "grid.prompts=2"], tmp_path)
+    proc = run_cli(["report", f"paths.results_dir={results}", "grid.prompts=2",
+                    "plots.quality_cost.cost=[model.unet_params]"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == str(results / "report.html")
     assert (results / "report.html").read_text().count('class="prompt"') == 2

@@ -144,3 +144,17 @@ def test_paper_table_shows_theirs_ours_and_the_difference_and_marks_the_rest():
     assert "Paper: Y. Li, H. Wang" in md and "arXiv:2306.00980v3, Table 2" in md
     assert "Meng et al.'s distilled weights are not public" in md
     assert dpmpp["run_id"] in md and other["run_id"] not in md
+
+
+def test_runs_table_splits_metric_columns_by_protocol_only_when_needed():
+    from evalsuite.results.protocol import protocol_of
+    from evalsuite.results.tables import runs_table
+
+    a, b = make_record(1, {"psnr/baseline": 20.0}), make_record(2, {"psnr/baseline": 21.0})
+    assert "psnr/baseline@v1" in runs_table([a, b]).columns
+    c = make_record(3, {"psnr/baseline": 30.0}, count=6)
+    df = runs_table([a, c])
+    ka, kc = protocol_of(a).key, protocol_of(c).key
+    assert df[f"psnr/baseline@v1 [{ka}]"].tolist()[0] == 20.0 and pd.isna(df[f"psnr/baseline@v1 [{ka}]"][1])
+    assert df[f"psnr/baseline@v1 [{kc}]"].tolist()[1] == 30.0
+    assert df["protocol"].tolist() == [ka, kc]
