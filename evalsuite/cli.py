@@ -16,6 +16,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
+# Study configs (one multirun sweep each) live in the top-level ablations/ folder and are
+# primary configs: `evalsuite run -m -cn mobilediffusion`.
+STUDIES_DIR = os.environ.get("EVALSUITE_STUDIES",
+                             os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                          "ablations"))
+# Subcommands that compose the run config (and so can use the studies).
+RUN_CONFIG_APPS = ("run", "profile")
+
 # subcommand -> one-line description; the app is evalsuite.commands.<subcommand>.app
 SUBCOMMANDS: dict[str, str] = {
     "run": "generate samples for a model (+ ablations) and score them",
@@ -25,6 +33,7 @@ SUBCOMMANDS: dict[str, str] = {
     "table": "render a named table (or a paper's table next to ours) from the records",
     "compare": "baseline vs. candidate record, per-metric tolerances; exit 1 on a regression",
     "report": "write the HTML report: tables, plots and image grids side by side",
+    "study": "block-sensitivity study (SnapFusion): remove each block, rank by quality per ms",
 }
 
 
@@ -32,6 +41,7 @@ def _usage() -> str:
     lines = ["usage: evalsuite <subcommand> [hydra overrides...]", "", "subcommands:"]
     lines += [f"  {name:<10} {desc}" for name, desc in SUBCOMMANDS.items()]
     lines += ["", "e.g. evalsuite run sampler.steps=25 ablation=[shared_kv]",
+              "     evalsuite run -m -cn mobilediffusion   runs a study from ablations/",
               "     evalsuite run --help   shows the config groups and their options"]
     return "\n".join(lines)
 
@@ -46,6 +56,8 @@ def main() -> None:
         sys.exit(2)
     sub = sys.argv.pop(1)
     sys.argv[0] = f"evalsuite {sub}"
+    if sub in RUN_CONFIG_APPS and os.path.isdir(STUDIES_DIR):
+        sys.argv.insert(1, f"--config-dir={STUDIES_DIR}")
     from evalsuite.config import register_configs
 
     register_configs()

@@ -31,7 +31,7 @@ from evalsuite.samples.store import SampleStore
 log = logging.getLogger(__name__)
 
 # Where and on what a run happened does not change what it measured.
-NOT_HASHED = ("paths", "device", "name", "tags")
+NOT_HASHED = ("paths", "device", "threads", "name", "tags", "shard", "stage")
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -54,8 +54,15 @@ def check_writable(folder: str) -> Path:
 
 
 def build_ablations(cfg_ablation: DictConfig) -> list[Any]:
-    """Instantiate the ablation specs in the order the config lists them."""
-    return [build(c, f"ablation.{k}") for k, c in cfg_ablation.items()] if cfg_ablation else []
+    """Instantiate the ablation specs in the order the config lists them.
+
+    An option may build one spec or a sequence of them (``preset_*``: a model preset's list).
+    """
+    specs: list[Any] = []
+    for key, node in (cfg_ablation or {}).items():
+        built = build(node, f"ablation.{key}")
+        specs.extend(built if isinstance(built, (list, tuple)) else [built])
+    return specs
 
 
 def specs_to_dicts(specs: list[Any]) -> list[dict[str, Any]]:
@@ -108,6 +115,10 @@ def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any
     paired_with = list(cfg.metrics.paired_with)
     reference = build(cfg.reference, "reference") if "reconstruction" in paired_with else None
     results = check_writable(cfg.paths.results_dir)
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     source.digest_cache = results / "cache" / "sha256.json"
     chash = config_hash(cfg)
     durations: dict[str, float] = {}
@@ -146,7 +157,8 @@ def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any
         "status": "complete",
         "name": cfg.name,
         "tags": list(cfg.tags),
-        "choices": choices or {},
+        # Hydra leaves list groups out of its runtime choices; the option names are the keys.
+        "choices": {**(choices or {}), "ablation": f"[{','.join(cfg.ablation.keys())}]"},
         "config": OmegaConf.to_container(cfg, resolve=True),
         "config_hash": chash,
         "model": {**source.identity(), "ablations": specs_to_dicts(specs), **facts,

@@ -33,7 +33,7 @@ from evalsuite.run import check_writable
 
 log = logging.getLogger(__name__)
 
-NOT_HASHED = ("paths", "device", "name", "tags", "assets")  # where, not what
+NOT_HASHED = ("paths", "device", "threads", "name", "tags", "assets")  # where, not what
 PAIRING = "reference"
 
 
@@ -102,6 +102,10 @@ def score(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, A
     t0 = time.perf_counter()
     s = cfg.score
     results = check_writable(cfg.paths.results_dir)
+    if cfg.get("threads"):
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     cache_dir = results / "cache"
     factories = {n: partial(build, c, f"metrics.items.{n}") for n, c in cfg.metrics["items"].items()}
     for factory in factories.values():

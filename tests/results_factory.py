@@ -52,9 +52,8 @@ def make_record(i: int, metrics: dict[str, Any], *, preset: str = "tiny",
         "durations": {"total": 1.0},
         "provenance": {"evalsuite_version": "0.1.0", "git": {"commit": "0" * 40, "dirty": False}},
     }
-    if preset != "tiny":
-        rec["model"].update({"weights": "checkpoint", "checkpoint_sha256": "c" * 64})
-        del rec["model"]["arch"]
+    if preset != "tiny":  # a preset's checkpoint, as `model=<preset> model.path=...` records it
+        rec["model"].update({"weights": "checkpoint", "checkpoint_sha256": "c" * 64, "arch": preset})
     if protocol is not None:
         rec["protocol"] = protocol
     return rec

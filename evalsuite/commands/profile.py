@@ -31,13 +31,12 @@ def _row(label: str, p: dict, base: dict | None) -> str:
 @report_errors
 def app(cfg: DictConfig) -> None:
     """Print (and save under results/profiles/) the UNet's params, FLOPs and latency."""
-    from evalsuite.config.build import build
     from evalsuite.io import atomic_write_text, sha256_json
     from evalsuite.profile.model import profile_unet, unet_architecture
-    from evalsuite.run import check_writable
+    from evalsuite.run import build_ablations, check_writable
 
     base_config, preset = unet_architecture(cfg.model.arch, cfg.model.path)
-    extra = [build(c, f"ablation.{k}") for k, c in cfg.ablation.items()]
+    extra = build_ablations(cfg.ablation)
     pc = cfg.profile
     latent = cfg.model.resolution // 8
     kw = dict(sample_size=latent, batch=pc.batch, text_len=pc.text_len, latency=pc.latency,
@@ -45,7 +44,7 @@ def app(cfg: DictConfig) -> None:
     results = check_writable(cfg.paths.results_dir)
     ours = profile_unet(base_config, preset + extra, **kw)
     base = profile_unet(base_config, preset, **kw) if extra else None
-    label = cfg.model.name + ("+" + "+".join(s.name for s in extra) if extra else "")
+    label = "+".join([cfg.model.name, *cfg.ablation.keys()])
     lines = ["| model | UNet params | GFLOPs | attention share | CPU latency |",
              "|---|---:|---:|---:|---:|"]
     if base:

@@ -136,6 +136,7 @@ class Config:
     paths: PathsConfig = MISSING
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     device: str = "cpu"
+    threads: Optional[int] = None  # torch intra-op threads; parallel local jobs set 1
     name: Optional[str] = None  # free-form label stored in the record
     tags: List[str] = field(default_factory=list)
 
@@ -173,6 +174,7 @@ class ScoreConfig:
     paths: PathsConfig = MISSING
     assets: AssetsConfig = field(default_factory=AssetsConfig)
     device: str = "cpu"
+    threads: Optional[int] = None  # torch intra-op threads; parallel local jobs set 1
     name: Optional[str] = None
     tags: List[str] = field(default_factory=list)
 

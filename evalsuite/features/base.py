@@ -1,8 +1,10 @@
 """Feature extractors: a network plus the exact preprocessing that makes its features a protocol.
 
 An extractor turns uint8 RGB images (H, W, 3) into float32 feature rows. Preprocessing is done
-per image (``preprocess``), so an image's features never depend on the other images in its
-batch, and the network runs on stacked batches (``forward``). ``identity()`` names everything
+per image (``preprocess``), and the network always runs on micro-batches of exactly
+``micro_batch`` inputs, zero-padded: CPU kernels pick their algorithm (and so their rounding)
+by batch shape, so a fixed shape is what makes an image's features independent of the batch
+size of the pass and of the other images in its batch, bit for bit (tested). ``identity()`` names everything
 that changes the features (extractor, version, layer, resize protocol, weights sha256, device
 type); it is part of every feature-cache key.
 
@@ -44,6 +46,7 @@ class FeatureExtractor(ABC):
     name: ClassVar[str]
     version: ClassVar[str]  # bumped whenever a code change can change a feature value
     dims: int
+    micro_batch: int = 8  # inputs per network call, zero-padded (1: inputs of varying size)
 
     def __init__(self, device: str = "cpu") -> None:
         self.device = device
@@ -60,7 +63,7 @@ class FeatureExtractor(ABC):
     def spec(self) -> dict[str, Any]:
         """What identifies this extractor before weights are known (used to share it)."""
         return {"extractor": self.name, "version": self.version, "params": self.params(),
-                "device_type": self.device.split(":")[0]}
+                "micro_batch": self.micro_batch, "device_type": self.device.split(":")[0]}
 
     def spec_key(self) -> str:
         return sha256_json(self.spec())
@@ -109,18 +112,17 @@ class FeatureExtractor(ABC):
         import torch
 
         self.load()
-        inputs = [self.preprocess(im) for im in images]
+        mb = self.micro_batch
         out = []
         with torch.inference_mode():
-            # Stack runs of equal-shape inputs (all of them, for fixed-size protocols).
-            i = 0
-            while i < len(inputs):
-                j = i + 1
-                while j < len(inputs) and inputs[j].shape == inputs[i].shape:
-                    j += 1
-                batch = torch.from_numpy(np.stack(inputs[i:j])).to(self.device)
-                out.append(self._forward(batch).float().cpu().numpy())
-                i = j
+            for start in range(0, len(images), mb):
+                inputs = [self.preprocess(im) for im in images[start:start + mb]]
+                if len({x.shape for x in inputs}) != 1:
+                    raise ValueError(f"{self.name}: inputs of one micro-batch differ in shape")
+                batch = np.zeros((mb, *inputs[0].shape), dtype=np.float32)
+                batch[:len(inputs)] = inputs
+                feats = self._forward(torch.from_numpy(batch).to(self.device))
+                out.append(feats[:len(inputs)].float().cpu().numpy())
         feats = np.concatenate(out) if out else np.zeros((0, self.dims), np.float32)
         if feats.shape[1] != self.dims:
             raise ValueError(f"{self.name} produced {feats.shape[1]} features, expected {self.dims}")

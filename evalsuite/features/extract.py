@@ -107,10 +107,14 @@ def image_pass(sources: Mapping[str, ImageSource], ids: Sequence[str], batch_siz
                consumers: Sequence[Consumer], desc: str) -> None:
     """Decode each needed image once, in id order, and feed every extractor and consumer.
 
-    Extractors preprocess per image, so features do not depend on ``batch_size``.
+    Extractors preprocess per image and run fixed micro-batches, so features do not depend on
+    ``batch_size``; it is rounded up to a multiple of the micro-batches so that only the last
+    one of the pass is padded.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    mb = max((ex.micro_batch for _, ex, _ in extract), default=1)
+    batch_size = -(-batch_size // mb) * mb
     for _, extractor, _ in extract:
         extractor.load()
     roles = {role for role, _, _ in extract} | {r for c in consumers for r in c.roles}

@@ -121,6 +121,8 @@ class CleanFIDInception(FeatureExtractor):
             raise ConfigError(f"clean-fid inception mode={mode!r}; choose one of {self.MODES}")
         super().__init__(device)
         self.mode, self.dims = mode, 2048
+        if mode == "legacy_tensorflow":
+            self.micro_batch = 1  # inputs keep their own size: one image per call
 
     def params(self) -> dict[str, Any]:
         proto = "clean_fid_clean" if self.mode == "clean" else "clean_fid_legacy_tensorflow"

@@ -57,7 +57,7 @@ class FID(DistributionMetric):
 
     name: ClassVar[str] = "fid"
     version, higher_is_better = "1", False
-    protocol: ClassVar[str]
+    protocol: ClassVar[str] = "custom extractor"
 
     def __init__(self, extractor: FeatureExtractor) -> None:
         self.extractor = extractor
@@ -76,8 +76,8 @@ class FID(DistributionMetric):
     def params(self) -> dict[str, Any]:
         return {"protocol": self.protocol, "features": self.extractor.params(),
                 "statistics": "float64 mean and covariance (divides by n - 1, as np.cov)",
-                "distance": "eigenvalue-based trace of (S1 S2)^1/2 (eigvalsh of "
-                            "S1^1/2 S2 S1^1/2), float64"}
+                "distance": "trace of (S1 S2)^1/2 from eigvalsh of S1^1/2 S2 S1^1/2, or exactly "
+                            "from the n x n matrix A S2 A^T when n_gen <= dims; float64"}
 
     def settings(self) -> dict[str, Any]:
         return {**self.params(), **self._facts}

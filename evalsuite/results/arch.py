@@ -1,10 +1,10 @@
 """Architecture-only figures (UNet parameters, GFLOPs) regenerated from configs, no weights.
 
-An architecture is a base (a preset of ``evalsuite.models.presets``, or ``tiny``) plus a list
-of ablation specs. It is built on the meta device with ``build_ablated_unet`` and measured
-with ``evalsuite.profile``, so the numbers in a paper table come from the same definitions
-that generate images, not from a copy of them. torch is imported only when a figure is asked
-for (tables without architecture columns stay fast).
+An architecture is a named base (a preset of ``evalsuite.models.presets``, or ``tiny``) plus
+a list of ablation specs. It is resolved and measured by ``evalsuite.profile.model`` (the same
+code ``evalsuite run`` and ``evalsuite profile`` use), on the meta device, so the numbers in a
+paper table come from the same definitions that generate images. torch is imported only when
+a figure is asked for (tables without architecture columns stay fast).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from typing import Any, Mapping, Sequence
-
-from evalsuite.errors import ConfigError
 
 
 def counted() -> str:
@@ -32,38 +30,26 @@ def known_bases() -> list[str]:
 def arch_of_record(record: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]] | None:
     """(base, ablation dicts) of a record's model when its architecture is known by name.
 
-    A checkpoint loaded from a folder has no named architecture (None): its parameter count
-    is in the record (``model.unet_params``), measured on the loaded model.
+    A checkpoint folder without a named architecture gives None: its figures are in the
+    record (``model.unet_params``, ``model.unet_gflops``), measured from its own config.
     """
     model = record.get("model") or {}
-    base = model.get("arch") if model.get("weights") == "random_init" else model.get("preset")
+    base = model.get("arch") or model.get("preset")
     if base not in known_bases():
         return None
     return base, list(model.get("ablations") or [])
 
 
-def _base_config_and_specs(base: str) -> tuple[dict[str, Any], list[Any]]:
-    from evalsuite.models.presets import PRESETS, SD15_UNET_CONFIG, preset_specs
-    from evalsuite.models.tiny import TINY_UNET_CONFIG
-
-    if base == "tiny":
-        return dict(TINY_UNET_CONFIG), []
-    if base in PRESETS:
-        return dict(SD15_UNET_CONFIG), list(preset_specs(base))
-    raise ConfigError(f"unknown architecture {base!r}; known: {', '.join(known_bases())}")
-
-
 @lru_cache(maxsize=64)
 def _figures(key: str) -> dict[str, float]:
-    from evalsuite.ablations import build_ablated_unet, spec_from_dict
-    from evalsuite.profile import count_flops, count_parameters
+    from evalsuite.ablations import spec_from_dict
+    from evalsuite.profile.model import profile_unet, unet_architecture
 
     spec = json.loads(key)
-    config, specs = _base_config_and_specs(spec["base"])
-    specs += [spec_from_dict(a) for a in spec["ablations"]]
-    unet = build_ablated_unet(config, specs, device="meta")
-    report = count_flops(unet)
-    return {"params": count_parameters(unet), "gflops": report.total_flops / 1e9}
+    config, specs = unet_architecture(spec["base"], None)
+    specs = list(specs) + [spec_from_dict(a) for a in spec["ablations"]]
+    p = profile_unet(config, specs, sample_size=config["sample_size"])
+    return {"params": p["unet_params"], "gflops": p["flops"] / 1e9}
 
 
 def arch_figures(base: str, ablations: Sequence[Mapping[str, Any]] = ()) -> dict[str, float]:

@@ -28,7 +28,7 @@ from evalsuite.results.notes import Notes
 from evalsuite.results.protocol import CellKey
 from evalsuite.results.store import ResultStore, get_field, matches
 from evalsuite.results.tablebuild import Row, _scale, assemble, column_label, metric_groups, row_arch
-from evalsuite.results.tabledef import ColumnDef, RowDef, TableDef, plain
+from evalsuite.results.tabledef import ColumnDef, TableDef, plain
 from evalsuite.results.tablemodel import NOT_MEASURABLE, NOT_MEASURED, NOT_PUBLISHED, Cell, Column, Table
 
 PAPER_DIR = Path(__file__).resolve().parent / "paper"
@@ -41,6 +41,7 @@ class PaperColumn:
     label: str = MISSING
     kind: str = "value"
     higher_is_better: Optional[bool] = None
+    digits: Optional[int] = None  # digits after the point as printed (shown so: 123, not 123.0)
 
 
 @dataclass
@@ -245,7 +246,8 @@ def build_paper_table(store: ResultStore, tdef: TableDef, name: str) -> Table:
             columns.append((Column(f"{label} (paper)"), theirs))
             continue
         if theirs is not None:
-            columns.append((Column(f"{label} (paper)", col.round, col.thousands), theirs))
+            digits = pcol.digits if pcol.digits is not None else col.round
+            columns.append((Column(f"{label} (paper)", digits, col.thousands), theirs))
         kind = pcol.kind if pcol else ("pct_change" if col.of == "change" else "value")
         for suffix, ours in _ours(col, label, kind, rows, notes):
             column = Column(f"{label} (ours{suffix})", col.round, col.thousands)

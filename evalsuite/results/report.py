@@ -32,7 +32,9 @@ body { max-width: 1200px; }
 h1 { margin-bottom: .2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
 nav a { margin-right: 1em; }
 .meta, .note { color: #666; font-size: 13px; }
-figure.plot img { max-width: 560px; width: 100%; border: 1px solid #eee; }
+div.plots { display: flex; flex-wrap: wrap; gap: 0 1.5em; }
+figure.plot { margin: 0; width: 560px; }
+figure.plot img { width: 100%; border: 1px solid #eee; }
 table.grid td, table.grid th { border: none; padding: 2px; vertical-align: top; }
 table.grid th.variant { font-size: 12px; max-width: 170px; text-align: center; }
 table.grid td.prompt { font-size: 12px; max-width: 220px; padding-right: 8px; }
@@ -116,13 +118,14 @@ def _rel(path: Path, results: Path) -> str:
 
 
 def _plots_section(plots: Sequence[Plot], skipped: Sequence[str], results: Path) -> str:
-    parts = ['<h2 id="plots">Plots</h2>']
+    parts = ['<h2 id="plots">Plots</h2><div class="plots">']
     for p in plots:
         svg = base64.b64encode(p.svg.read_bytes()).decode("ascii")
         parts.append(f'<figure class="plot"><figcaption>{html.escape(p.title)}</figcaption>'
                      f'<img alt="{html.escape(p.title)}" src="data:image/svg+xml;base64,{svg}">'
                      f'<p class="note">{html.escape(p.caption)} Files: '
                      f'<a href="{_rel(p.png, results)}">PNG</a> · <a href="{_rel(p.svg, results)}">SVG</a></p></figure>')
+    parts.append("</div>")
     parts += [f'<p class="note">{html.escape(s)}</p>' for s in skipped]
     return "".join(parts)
 
