@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,19 +19,21 @@ from omegaconf import DictConfig, OmegaConf
 
 from evalsuite.config.build import build
 from evalsuite.errors import EvalsuiteError
-from evalsuite.evaluate import Reconstruction, evaluate, generate_samples
-from evalsuite.io import JsonCache, sha256_json
+from evalsuite.evaluate import Reconstruction, evaluate
+from evalsuite.io import JsonCache, atomic_create_bytes, sha256_json
 from evalsuite.models.lazy import LazyGenerator, LazyModel
 from evalsuite.models.schedulers import check_sampler
 from evalsuite.results.provenance import provenance
 from evalsuite.results.record import SCHEMA_VERSION, new_run_id, utc_now, write_record
 from evalsuite.results.tables import write_tables
+from evalsuite.samples.generate import Shard, generate_samples, manifest_entries, missing_by_shard
 from evalsuite.samples.store import SampleStore
 
 log = logging.getLogger(__name__)
 
 # Where and on what a run happened does not change what it measured.
 NOT_HASHED = ("paths", "device", "threads", "name", "tags", "shard", "stage")
+STAGES = ("all", "generate", "metrics")
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -100,14 +102,35 @@ def architecture_facts(source: Any, specs: list[Any], cache: JsonCache, key: str
     return facts
 
 
-def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Evaluate the configured model and write one result record; return the record."""
-    t_start = time.perf_counter()
+@dataclass
+class _Plan:
+    """Everything a run needs, built and validated before the first write."""
+
+    cfg: DictConfig
+    prompts: Any
+    source: Any
+    specs: list[Any]
+    sampler: Any
+    metric_factories: dict[str, Any]
+    paired_with: list[str]
+    reference: Any
+    results: Path
+    shard: Shard
+    store: SampleStore
+    baseline_store: SampleStore | None
+    facts: dict[str, Any]
+    model: LazyModel
+
+
+def _plan(cfg: DictConfig) -> _Plan:
     prompts = build(cfg.dataset, "dataset")
     source = build(cfg.model, "model")
     specs = build_ablations(cfg.ablation)
     sampler = OmegaConf.to_object(cfg.sampler)
     check_sampler(sampler)
+    shard = Shard(cfg.shard.index, cfg.shard.count)
+    if cfg.stage not in STAGES:
+        raise EvalsuiteError(f"stage={cfg.stage!r}; choose one of {list(STAGES)}")
     metric_factories = {n: partial(build, c, f"metrics.items.{n}")
                         for n, c in cfg.metrics["items"].items()}
     for factory in metric_factories.values():
@@ -120,57 +143,148 @@ def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any
 
         torch.set_num_threads(cfg.threads)
     source.digest_cache = results / "cache" / "sha256.json"
-    chash = config_hash(cfg)
-    durations: dict[str, float] = {}
-
     store = SampleStore(results / "samples", generation_factors(source, specs, cfg))
     facts = architecture_facts(source, specs, JsonCache(results / "cache" / "models"), store.key)
-    model = LazyModel(source, specs, sampler, cfg.device)
     baseline_store = None
     if specs and "baseline" in paired_with:
-        # Baseline samples first: they come from the same components before surgery.
         baseline_store = SampleStore(results / "samples", generation_factors(source, [], cfg))
-        base = generate_samples(LazyGenerator(model, ablated=False), prompts, baseline_store,
-                                sampler.seed, sampler.batch_size, desc="generate baseline")
+    return _Plan(cfg, prompts, source, specs, sampler, metric_factories, paired_with, reference,
+                 results, shard, store, baseline_store, facts,
+                 LazyModel(source, specs, sampler, cfg.device))
+
+
+def _generate(p: _Plan, durations: dict[str, float]) -> Any:
+    s = p.sampler
+    if p.baseline_store is not None:
+        # Baseline samples first: they come from the same components before surgery.
+        base = generate_samples(LazyGenerator(p.model, ablated=False), p.prompts,
+                                p.baseline_store, s.seed, s.batch_size, p.shard,
+                                desc="generate baseline")
         durations["generate_baseline"] = base.seconds
-    stats = generate_samples(LazyGenerator(model, ablated=True), prompts, store, sampler.seed,
-                             sampler.batch_size)
+    stats = generate_samples(LazyGenerator(p.model, ablated=True), p.prompts, p.store, s.seed,
+                             s.batch_size, p.shard)
     durations["generate"] = stats.seconds
+    return stats
 
+
+def _incomplete(p: _Plan) -> str | None:
+    """Why the sample sets are not complete (per shard), or None if they are."""
+    problems = []
+    for what, store in (("samples", p.store), ("baseline samples", p.baseline_store)):
+        if store is None:
+            continue
+        gone = missing_by_shard(p.prompts, store, p.sampler.batch_size, p.cfg.shard.count)
+        problems += [f"{what}: shard {i} of {p.cfg.shard.count} is missing {len(ids)} images "
+                     f"(e.g. {ids[:3]})" for i, ids in sorted(gone.items())]
+    return "; ".join(problems) or None
+
+
+def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Run the configured stages; return the record, or None when no metrics were computed.
+
+    ``stage=generate`` only generates (this shard's part); ``stage=metrics`` only scores, and
+    refuses an incomplete sample set unless ``allow_incomplete=true``; ``stage=all`` does both,
+    and with several shards the shard that completes the set computes the metrics (once).
+    """
+    t_start = time.perf_counter()
+    p = _plan(cfg)
+    durations: dict[str, float] = {}
+    stats = _generate(p, durations) if cfg.stage != "metrics" else None
+    if cfg.stage == "generate":
+        log.info("stage=generate: samples written; score them with stage=metrics")
+        return None
+    prompts = p.prompts
+    why = _incomplete(p)
+    if why and cfg.stage == "all" and cfg.shard.count > 1:
+        log.info("shard %d of %d done; metrics run when the last shard finishes (or with "
+                 "stage=metrics). Still missing: %s", cfg.shard.index, cfg.shard.count, why)
+        return None
+    if why and not cfg.allow_incomplete:
+        raise EvalsuiteError(f"the sample set is incomplete, so no metrics were computed: {why}. "
+                             "Re-run the failed shards, or score what exists with "
+                             "allow_incomplete=true (the record then gives the count used).")
+    if why:
+        log.warning("scoring an incomplete sample set (allow_incomplete=true): %s", why)
+        prompts = _present(p)
+    if cfg.stage == "all" and cfg.shard.count > 1 and not _claim_merge(p):
+        log.info("another shard is computing the metrics of this run")
+        return None
+    return _score(p, prompts, stats, choices, durations, t_start)
+
+
+def _present(p: _Plan) -> Any:
+    have = p.store.existing_ids()
+    if p.baseline_store is not None:
+        have &= p.baseline_store.existing_ids()
+    return type(p.prompts)(p.prompts.name, tuple(x for x in p.prompts if x.id in have),
+                           p.prompts.source)
+
+
+def _claim_merge(p: _Plan) -> bool:
+    """Exactly one shard wins the right to merge: the one that creates the marker file."""
+    marker = p.results / "cache" / "merges" / f"{config_hash(p.cfg)[:16]}-{p.store.key}.json"
+    try:
+        atomic_create_bytes(marker, f'{{"shard": {p.cfg.shard.index}}}'.encode())
+    except FileExistsError:
+        return False
+    return True
+
+
+def _score(p: _Plan, prompts: Any, stats: Any, choices: dict[str, Any] | None,
+           durations: dict[str, float], t_start: float) -> dict[str, Any]:
+    cfg, s = p.cfg, p.sampler
+    digest = p.store.write_manifest(manifest_entries(prompts, s.seed))
+    if p.baseline_store is not None:
+        p.baseline_store.write_manifest(manifest_entries(prompts, s.seed))
     recon = None
-    if reference is not None:
-        vae_identity = {"model": source.identity(), "dtype": sampler.dtype,
+    if p.reference is not None:
+        vae_identity = {"model": p.source.identity(), "dtype": s.dtype,
                         "device_type": cfg.device.split(":")[0]}
-        recon = Reconstruction(reference, LazyGenerator(model, ablated=True).reconstruct,
+        recon = Reconstruction(p.reference, LazyGenerator(p.model, ablated=True).reconstruct,
                                vae_identity)
-    ev = evaluate(prompts, store, metric_factories, paired_with=paired_with,
-                  baseline=baseline_store, reconstruction=recon, assets_dir=cfg.paths.assets_dir,
+    ev = evaluate(prompts, p.store, p.metric_factories, paired_with=p.paired_with,
+                  baseline=p.baseline_store, reconstruction=recon,
+                  assets_dir=cfg.paths.assets_dir,
                   allow_random_weights=cfg.metrics.allow_random_weights,
-                  batch_size=cfg.metrics.batch_size, cache_dir=results / "cache")
+                  batch_size=cfg.metrics.batch_size, cache_dir=p.results / "cache")
     durations["metrics"] = ev.seconds
-
     durations["total"] = time.perf_counter() - t_start
-    record = {
+    generated = stats.generated if stats is not None else 0
+    samples = {"dir": str(p.store.dir), "generation_key": p.store.key, "manifest_sha256": digest,
+               "count": len(prompts), "generated": generated, "reused": len(prompts) - generated}
+    record = _record(p, prompts, choices, ev, samples, durations)
+    path = write_record(p.results / "records", record)
+    log.info("wrote record %s", path)
+    tables = write_tables(p.results)
+    log.info("updated tables %s", ", ".join(str(t) for t in tables.values()))
+    return record
+
+
+def _record(p: _Plan, prompts: Any, choices: dict[str, Any] | None, ev: Any,
+            samples: dict[str, Any], durations: dict[str, float]) -> dict[str, Any]:
+    cfg, chash = p.cfg, config_hash(p.cfg)
+    return {
         "schema_version": SCHEMA_VERSION,
         "run_id": new_run_id(chash),
         "created_at": utc_now().isoformat(),
-        "status": "complete",
+        "status": "complete" if len(prompts) == len(p.prompts) else "incomplete",
         "name": cfg.name,
         "tags": list(cfg.tags),
         # Hydra leaves list groups out of its runtime choices; the option names are the keys.
         "choices": {**(choices or {}), "ablation": f"[{','.join(cfg.ablation.keys())}]"},
         "config": OmegaConf.to_container(cfg, resolve=True),
         "config_hash": chash,
-        "model": {**source.identity(), "ablations": specs_to_dicts(specs), **facts,
-                  "path": str(source.path) if source.path else None,
-                  "unet_origin": source.unet_origin, "resolution": source.resolution,
-                  "loaded_this_run": model.loaded},
-        "dataset": {"name": prompts.name, "source": prompts.source, "sha256": prompts.sha256,
-                    "count": len(prompts)},
-        "sampler": {**asdict(sampler), "generation_key": stats.generation_key},
-        "samples": asdict(stats),
-        "baseline_samples": str(baseline_store.dir) if baseline_store else None,
-        "reference": reference.describe() if reference is not None else None,
+        "model": {**p.source.identity(), "ablations": specs_to_dicts(p.specs), **p.facts,
+                  "path": str(p.source.path) if p.source.path else None,
+                  "unet_origin": p.source.unet_origin, "resolution": p.source.resolution,
+                  "loaded_this_run": p.model.loaded},
+        "dataset": {"name": p.prompts.name, "source": p.prompts.source,
+                    "sha256": p.prompts.sha256, "count": len(p.prompts), "n_used": len(prompts)},
+        "sampler": {**asdict(p.sampler), "generation_key": p.store.key},
+        "samples": samples,
+        "sharding": {"count": cfg.shard.count, "merged_by": cfg.shard.index},
+        "baseline_samples": str(p.baseline_store.dir) if p.baseline_store else None,
+        "reference": p.reference.describe() if p.reference is not None else None,
         "metrics": ev.metrics,
         "metrics_from_cache": ev.cached,
         "skipped_metrics": ev.skipped,
@@ -178,8 +292,3 @@ def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any
         "durations": durations,
         "provenance": provenance(cfg.device),
     }
-    path = write_record(results / "records", record)
-    log.info("wrote record %s", path)
-    tables = write_tables(results)
-    log.info("updated tables %s", ", ".join(str(p) for p in tables.values()))
-    return record

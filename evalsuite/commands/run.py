@@ -19,6 +19,8 @@ def app(cfg: DictConfig) -> None:
     from evalsuite.run import run
 
     record = run(cfg, hydra_choices())
+    if record is None:
+        return
     metrics = ", ".join(f"{k}={v['value']:.4g}" for k, v in record["metrics"].items()) or "none"
     log.info("run %s done in %.1f s; metrics: %s", record["run_id"],
              record["durations"]["total"], metrics)

@@ -124,6 +124,14 @@ class ProfileConfig:
 
 
 @dataclass
+class ShardConfig:
+    """Shard ``index`` of ``count`` of one evaluation (evalsuite/samples/generate.py)."""
+
+    index: int = 0
+    count: int = 1
+
+
+@dataclass
 class Config:
     """The root config of ``evalsuite run``."""
 
@@ -135,6 +143,9 @@ class Config:
     metrics: MetricsConfig = MISSING
     paths: PathsConfig = MISSING
     profile: ProfileConfig = field(default_factory=ProfileConfig)
+    shard: ShardConfig = field(default_factory=ShardConfig)
+    stage: str = "all"  # all | generate | metrics
+    allow_incomplete: bool = False  # stage=metrics on a sample set with missing images
     device: str = "cpu"
     threads: Optional[int] = None  # torch intra-op threads; parallel local jobs set 1
     name: Optional[str] = None  # free-form label stored in the record

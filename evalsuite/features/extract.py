@@ -120,7 +120,12 @@ def image_pass(sources: Mapping[str, ImageSource], ids: Sequence[str], batch_siz
     roles = {role for role, _, _ in extract} | {r for c in consumers for r in c.roles}
     batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
     for chunk in tqdm(batches, desc=desc, unit="batch", disable=not batches):
-        images = {role: [sources[role].read(i) for i in chunk] for role in sorted(roles)}
+        decoded: dict[int, list[np.ndarray]] = {}  # a source in two roles is read once
+        for role in sorted(roles):
+            src = sources[role]
+            if id(src) not in decoded:
+                decoded[id(src)] = [src.read(i) for i in chunk]
+        images = {role: decoded[id(sources[role])] for role in roles}
         for c in consumers:
             c.fn(chunk, images)
         for role, extractor, writer in extract:

@@ -94,8 +94,11 @@ class PytorchFIDInception(FeatureExtractor):
     def _build(self, weights: Mapping[str, "ResolvedAsset | None"]) -> Any:
         import torch
 
+        from evalsuite.features.standins import pytorch_fid_standin_state
+
         found = weights[PYTORCH_FID_ASSET]
-        state = torch.load(found.path, map_location="cpu", weights_only=True) if found else None
+        state = (torch.load(found.path, map_location="cpu", weights_only=True) if found
+                 else pytorch_fid_standin_state())  # seeded random weights, recorded as such
         return build_pytorch_fid_blocks(state, self.dims).to(self.device)
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
@@ -137,9 +140,11 @@ class CleanFIDInception(FeatureExtractor):
     def _build(self, weights: Mapping[str, "ResolvedAsset | None"]) -> Any:
         import torch
 
+        from evalsuite.features.standins import clean_fid_standin_module
+
         found = weights[CLEAN_FID_ASSET]
-        if found is None:
-            return _random_clean_fid(build_pytorch_fid_blocks(None, 2048)).to(self.device)
+        if found is None:  # seeded random weights, recorded as such
+            return clean_fid_standin_module(full=True).to(self.device).eval()
         return torch.jit.load(str(found.path), map_location=self.device).eval()
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
@@ -153,20 +158,3 @@ class CleanFIDInception(FeatureExtractor):
             return self._model.layers.forward((batch - 128) / 128).view((bs, 2048))
         return self._model(batch, return_features=True).view((bs, 2048))
 
-
-def _random_clean_fid(layers: Any) -> Any:
-    """A module with clean-fid's TorchScript interface around random layers (random weights)."""
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    class Stand(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.layers = layers
-
-        def forward(self, x: torch.Tensor, return_features: bool = True) -> torch.Tensor:
-            x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-            return self.layers((x - 128) / 128)
-
-    return Stand().eval()

@@ -34,16 +34,21 @@ def _he_init(module: Any, seed: int) -> None:
                 m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / fan_in) ** 0.5)
 
 
-def save_pytorch_fid_standin(path: str | Path, seed: int = 0) -> Path:
-    """Write a random FID Inception state dict loadable by pytorch-fid and evalsuite."""
-    import torch
-
+def pytorch_fid_standin_state(seed: int = 0) -> dict:
+    """A random (He-initialised, seeded) state dict for pytorch-fid's ``fid_inception_v3()``."""
     from evalsuite.features.inception import fid_inception_net
 
     net = fid_inception_net()
     _he_init(net, seed)
+    return net.state_dict()
+
+
+def save_pytorch_fid_standin(path: str | Path, seed: int = 0) -> Path:
+    """Write a random FID Inception state dict loadable by pytorch-fid and evalsuite."""
+    import torch
+
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(net.state_dict(), path)
+    torch.save(pytorch_fid_standin_state(seed), path)
     return Path(path)
 
 
@@ -64,8 +69,8 @@ def _clean_fid_module(layers: Any) -> Any:
     return CleanFIDStandIn().eval()
 
 
-def save_clean_fid_standin(path: str | Path, seed: int = 0, full: bool = False) -> Path:
-    """Write a TorchScript stand-in for clean-fid's ``inception-2015-12-05.pt``."""
+def clean_fid_standin_module(seed: int = 0, full: bool = False) -> Any:
+    """A scripted module with the interface of clean-fid's TorchScript Inception."""
     import torch
     import torch.nn as nn
 
@@ -73,14 +78,19 @@ def save_clean_fid_standin(path: str | Path, seed: int = 0, full: bool = False) 
 
     with seeded_init(seed):
         if full:
-            layers = build_pytorch_fid_blocks(None, 2048)
+            layers = build_pytorch_fid_blocks(pytorch_fid_standin_state(seed), 2048)
         else:  # ~1 ms per image: pooled 23x23 input, two convolutions, 2048 channels
             layers = nn.Sequential(nn.AvgPool2d(13), nn.Conv2d(3, 48, 3), nn.ReLU(),
                                    nn.Conv2d(48, 2048, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1))
-    _he_init(layers, seed)
+            _he_init(layers, seed)
     layers = torch.jit.trace(layers.eval(), torch.zeros(1, 3, 299, 299))
+    return torch.jit.script(_clean_fid_module(layers))
+
+
+def save_clean_fid_standin(path: str | Path, seed: int = 0, full: bool = False) -> Path:
+    """Write a TorchScript stand-in for clean-fid's ``inception-2015-12-05.pt``."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.script(_clean_fid_module(layers)).save(str(path))
+    clean_fid_standin_module(seed, full).save(str(path))
     return Path(path)
 
 

@@ -107,7 +107,10 @@ def _footer(base: dict[str, Any], rank_metric: str, meta: dict[str, dict[str, An
     for m, mm in meta.items():
         ref = "its value for identical images" if mm.get("pairing") else "the base record's value"
         lines.append(f"{m}: loss = {loss_definition(m, mm)}; d({m}) = value - {ref}")
-    lines += [f"not scored: {m} ({why})" for m, why in left_out.items()]
+        if (mm.get("weights") or {}).get("random_init"):
+            lines.append(f"{m}: computed with RANDOM weights (metrics.allow_random_weights=true); "
+                         "its values test the machinery only")
+    lines += [f"not scored: {m}: {why}" for m, why in left_out.items()]
     if acts.rejected:
         lines.append("left out (drop_blocks rejects them): "
                      + "; ".join(f"{a}: {r.rsplit(': ', 1)[-1]}" for a, r in acts.rejected.items()))

@@ -37,12 +37,13 @@ class LatencyTable:
     def footer(self) -> str:
         """One sentence stating where the latency column comes from."""
         s = self.setup
+        threads = f"{s['threads']} torch thread{'' if s['threads'] == 1 else 's'}"
         return (f"latency: per-block lookup table (evalsuite.profile.latency.block_latency_table), "
-                f"measured once on {s['device']} with {s['threads']} torch thread{'' if s['threads'] == 1 else 's'}, {s['dtype']}, "
-                f"one UNet forward at latent {s['latent']}x{s['latent']}, batch {s['batch']}, "
-                f"{s['text_len']} tokens, median of {s['repeats']} calls after {s['warmup']} "
-                f"warm-up; base UNet {self.base_ms:.3f} ms; variant = base - its block's entry "
-                f"(predicted, not timed end to end)")
+                f"measured once on {s['device']} with {threads}, {s['dtype']}, one UNet forward "
+                f"at latent {s['latent']}x{s['latent']}, batch {s['batch']}, {s['text_len']} "
+                f"tokens, median of {s['repeats']} calls after {s['warmup']} warm-up; base UNet "
+                f"{self.base_ms:.3f} ms; variant = base - its block's entry (predicted, not timed "
+                "end to end)")
 
 
 def _inputs(unet: Any, latent: int, batch: int, text_len: int) -> tuple[Any, Any, Any]:

@@ -78,7 +78,7 @@ def scorable_metrics(base: Record, variants: Sequence[Record]) -> tuple[list[str
         if any(name not in r.get("metrics", {}) for r in variants):
             left_out[name] = "missing from some variant records"
         elif meta.get("pairing") not in (None, "baseline"):
-            left_out[name] = f"paired with {meta['pairing']} (the VAE; no action changes it)"
+            left_out[name] = f"paired with {meta['pairing']}: it measures the VAE, which no action changes"
         elif loss_definition(name, meta) is None:
             left_out[name] = "no perfect-match value is known for this baseline-paired metric"
         elif not meta.get("pairing") and name not in base.get("metrics", {}):

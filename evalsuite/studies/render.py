@@ -18,6 +18,7 @@ from evalsuite.studies.ranking import Row
 
 
 TEXT_COLUMNS = ("action", "kind", "stage", "record")  # the others are numbers (right-aligned)
+KIND_COLORS = {"cross-attention": "tab:orange", "residual": "tab:blue"}
 
 
 def _num(x: float | None, fmt: str = ".4g") -> str:
@@ -26,76 +27,104 @@ def _num(x: float | None, fmt: str = ".4g") -> str:
     return format(x, fmt)
 
 
-def columns(metrics: Sequence[str]) -> list[str]:
-    """Column names, shared by Markdown and CSV."""
-    cols = ["rank", "action", "kind", "stage", "saved_ms", "latency_ms", "d_latency_ms"]
+def _fields(rows: Sequence[Row], metrics: Sequence[str]) -> list[tuple[str, str]]:
+    """(metric, field) per metric column: value, its change (unless it has none, as PSNR vs.
+    the baseline, whose perfect value is infinite) and its score."""
+    out = []
     for m in metrics:
-        cols += [m, f"d({m})", f"{m} loss/ms"]
-    return cols + ["record"]
+        has_delta = any(r.metrics[m]["delta"] is not None for r in rows)
+        out += [(m, "value")] + ([(m, "delta")] if has_delta else []) + [(m, "score")]
+    return out
 
 
-def _cells(row: Row, metrics: Sequence[str], plain: bool) -> list[str | float | None]:
+def columns(rows: Sequence[Row], metrics: Sequence[str]) -> list[str]:
+    """Column names, shared by Markdown and CSV."""
+    names = {"value": "{}", "delta": "d({})", "score": "{} loss/ms"}
+    return (["rank", "action", "kind", "stage", "saved_ms", "latency_ms", "d_latency_ms"]
+            + [names[f].format(m) for m, f in _fields(rows, metrics)] + ["record"])
+
+
+def _cells(row: Row, fields: Sequence[tuple[str, str]], plain: bool) -> list[str | float | None]:
     d = describe(row.action)
     ms = (lambda x: x) if plain else (lambda x: _num(x, ".4f"))
-    num = (lambda x: x) if plain else _num
     out: list[str | float | None] = [row.rank, row.action, d["kind"], d["stage"], ms(row.block_ms),
                                      ms(row.latency_ms), ms(row.d_latency_ms)]
-    for m in metrics:
-        c = row.metrics[m]
-        out += [num(c["value"]), num(c["delta"]), num(c["score"])]
+    for m, f in fields:
+        x = row.metrics[m][f]
+        out.append(x if plain else _num(x, ".4g" if f == "score" else ".5g"))
     return out + [row.record_id]
 
 
 def markdown(title: str, rows: Sequence[Row], metrics: Sequence[str], footer: Sequence[str]) -> str:
-    cols = columns(metrics)
+    cols, fields = columns(rows, metrics), _fields(rows, metrics)
     lines = [f"# {title}", "", "| " + " | ".join(cols) + " |",
              "|" + "|".join("---" if c in TEXT_COLUMNS else "---:" for c in cols) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in _cells(r, metrics, plain=False)) + " |" for r in rows]
+    lines += ["| " + " | ".join(str(c) for c in _cells(r, fields, plain=False)) + " |" for r in rows]
     return "\n".join(lines + [""] + [f"- {f}" for f in footer]) + "\n"
 
 
 def csv_text(rows: Sequence[Row], metrics: Sequence[str], footer: Sequence[str]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns(metrics))
+    w.writerow(columns(rows, metrics))
+    fields = _fields(rows, metrics)
     for r in rows:
-        w.writerow(["" if c is None else c for c in _cells(r, metrics, plain=True)])
+        w.writerow(["" if c is None else c for c in _cells(r, fields, plain=True)])
     buf.write("".join(f"# {f}\n" for f in footer))
     return buf.getvalue()
 
 
+def _scatter(ax: object, rows: Sequence[Row], m: str) -> None:
+    """Quality loss vs. ms saved for metric ``m``; a point's slope from the origin is its score."""
+    losses = []
+    for kind, color in KIND_COLORS.items():
+        pts = [(r.block_ms, r.metrics[m]["loss"], r) for r in rows
+               if describe(r.action)["kind"] == kind and r.metrics[m]["loss"] is not None]
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], c=color, s=18, label=kind)
+        for x, y, r in pts:
+            ax.annotate(short_label(r.action), (x, y), fontsize=6, xytext=(2, 2),
+                        textcoords="offset points")
+        losses += [p[1] for p in pts]
+    positive = [x for x in losses if x > 0]
+    if positive and len(positive) == len(losses) and max(positive) > 100 * min(positive):
+        ax.set_yscale("log")  # e.g. PSNR's MSE: spans decades across blocks
+    else:
+        ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlabel("latency saved, ms (lookup table)")
+    ax.set_ylabel(f"quality loss ({m})")
+    ax.set_title(f"{m}: quality loss vs. latency saved", fontsize=9)
+    ax.legend(fontsize=7)
+
+
+def _bars(ax: object, rows: Sequence[Row], m: str) -> None:
+    ranked = [r for r in rows if not math.isnan(r.score(m))]
+    ax.barh([f"{r.rank}. {short_label(r.action)}" for r in ranked], [r.score(m) for r in ranked],
+            color=[KIND_COLORS[describe(r.action)["kind"]] for r in ranked])
+    ax.invert_yaxis()  # rank 1 on top
+    ax.tick_params(axis="y", labelsize=6)
+    ax.set_xlabel(f"{m} loss per ms saved (lower: better to remove)")
+    ax.set_title("ranking", fontsize=9)
+
+
 def plot_png(rows: Sequence[Row], metrics: Sequence[str], rank_metric: str, title: str) -> bytes:
-    """Per metric: quality loss vs. ms saved (slope = score); and the ranked scores as bars."""
+    """The ranked scores as bars, and per metric (up to three) quality loss vs. ms saved."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
 
     shown = [rank_metric] + [m for m in metrics if m != rank_metric][:2]
-    fig, axes = plt.subplots(1, len(shown) + 1, figsize=(5 * (len(shown) + 1), 4.6), squeeze=False)
-    colors = {"cross-attention": "tab:orange", "residual": "tab:blue"}
-    for ax, m in zip(axes[0], shown):
-        for kind, color in colors.items():
-            pts = [(r.block_ms, r.metrics[m]["loss"], r) for r in rows
-                   if describe(r.action)["kind"] == kind and r.metrics[m]["loss"] is not None]
-            ax.scatter([p[0] for p in pts], [p[1] for p in pts], c=color, s=18, label=kind)
-            for x, y, r in pts:
-                ax.annotate(short_label(r.action), (x, y), fontsize=6, xytext=(2, 2),
-                            textcoords="offset points")
-        ax.set_xlabel("latency saved, ms (lookup table)")
-        ax.set_ylabel(f"quality loss ({m})")
-        ax.set_title(f"{m}: loss vs. latency saved", fontsize=9)
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.legend(fontsize=7)
-    ax = axes[0][-1]
-    ranked = [r for r in rows if not math.isnan(r.score(rank_metric))]
-    ax.barh([f"{r.rank}. {short_label(r.action)}" for r in ranked],
-            [r.score(rank_metric) for r in ranked],
-            color=[colors[describe(r.action)["kind"]] for r in ranked])
-    ax.invert_yaxis()  # rank 1 on top
-    ax.tick_params(axis="y", labelsize=6)
-    ax.set_xlabel(f"{rank_metric} loss per ms saved (lower: better to remove)")
-    ax.set_title("ranking", fontsize=9)
+    n = len(shown) + 1
+    ncols = min(n, 2)
+    nrows = math.ceil(n / ncols)
+    height = max(4.5, 0.14 * len(rows) + 1.5)  # room for one bar label per action
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.5 * ncols, height * nrows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    _bars(flat[0], rows, rank_metric)
+    for ax, m in zip(flat[1:], shown):
+        _scatter(ax, rows, m)
+    for ax in flat[n:]:
+        ax.set_visible(False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from evalsuite.errors import EvalsuiteError
-from evalsuite.studies.actions import action_set, candidate_actions, select, short_label
+from evalsuite.studies.actions import action_set, select, short_label
 from evalsuite.studies.ranking import (build_rows, choose_rank_metric, rank_rows,
                                        scorable_metrics)
 
