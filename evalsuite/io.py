@@ -17,9 +17,20 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files 0600; results are meant to be shared, so give them the usual mode.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def _write_temp(directory: Path, data: bytes, suffix: str) -> Path:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -257,7 +257,18 @@ def _score(p: _Plan, prompts: Any, stats: Any, choices: dict[str, Any] | None,
     log.info("wrote record %s", path)
     tables = write_tables(p.results)
     log.info("updated tables %s", ", ".join(str(t) for t in tables.values()))
+    _write_report(p.results)
     return record
+
+
+def _write_report(results: Path) -> None:
+    """Refresh results/report.html; the record is written, so a report problem is only logged."""
+    from evalsuite.results.report import write_report
+
+    try:
+        log.info("updated report %s", write_report(results))
+    except Exception:  # noqa: BLE001 - the run's numbers are safe on disk already
+        log.exception("could not write the HTML report (the record and tables are written)")
 
 
 def _record(p: _Plan, prompts: Any, choices: dict[str, Any] | None, ev: Any,
