@@ -64,10 +64,14 @@ class CLIPScore(TextImageMetric):
 
     def prepare(self, weights: Mapping[str, "ResolvedAsset | None"]) -> None:
         import open_clip
+        import torch
 
         found = weights[self.required_assets()[0]]
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            self.model_name, pretrained=str(found.path) if found else None)
+        # Random weights (allowed explicitly) are seeded, so smoke runs are reproducible.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                self.model_name, pretrained=str(found.path) if found else None)
         self._model, self._preprocess = model.eval().to(self.device), preprocess
         self._tokenizer = open_clip.get_tokenizer(self.model_name)
         self._weights = found.to_record() if found else {"file": None, "random_init": True,

@@ -65,8 +65,13 @@ class LPIPS(PairedMetric):
         import lpips
 
         found = weights[ASSET]
+        import torch
+
         # pnet_rand=True stops lpips from downloading the backbone; real weights are copied in.
-        self._model = lpips.LPIPS(net=self.net, pretrained=True, pnet_rand=True, verbose=False)
+        # Without them the random backbone is seeded, so smoke runs are reproducible.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self._model = lpips.LPIPS(net=self.net, pretrained=True, pnet_rand=True, verbose=False)
         if found is not None:
             _load_alexnet_backbone(self._model, str(found.path))
             self._weights = found.to_record()
