@@ -100,7 +100,9 @@ def load_records(records_dir: str | os.PathLike) -> list[dict[str, Any]]:
     folder = Path(records_dir)
     if not folder.is_dir():
         return []
-    records = [read_record(path) for path in sorted(folder.glob("*.json"))]
+    # Skip dotfiles: pathlib's glob matches them, and ".tmp-*.json" are writes in progress.
+    records = [read_record(path) for path in sorted(folder.glob("*.json"))
+               if not path.name.startswith(".")]
     return sorted(records, key=lambda r: (r.get("created_at", ""), r.get("run_id", "")))
 
 

@@ -13,7 +13,7 @@ from conftest import run_cli
 from evalsuite.errors import EvalsuiteError
 from evalsuite.run import run
 
-SETTINGS = ["dataset.limit=6", "sampler.steps=2", "sampler.batch_size=2", "metrics=pixel",
+SETTINGS = ["dataset.limit=6", "sampler.steps=1", "sampler.batch_size=2", "metrics=pixel",
             "ablation=[swish_glu]"]
 
 
@@ -70,6 +70,8 @@ def test_bad_shard_settings_are_rejected(compose):
         run(compose(*SETTINGS, "stage=score"))
 
 
+@pytest.mark.slow  # ~1-2 min: four CLI processes; parallel writers are also covered by
+# tests/unit/test_records.py and the local_parallel sweep in tests/integration/test_sweeps.py
 def test_parallel_shards_into_one_folder_lose_nothing(tmp_path):
     """Three shard processes at once against one results folder; then one unsharded run."""
     code = ("import sys; sys.path.insert(0, %r); import nonet; from evalsuite.cli import main; "
