@@ -36,6 +36,7 @@ class CorruptAssetError(MissingAssetError):
 
 
 def default_assets_dir() -> Path:
+    """``$EVALSUITE_ASSETS`` or ``./assets``."""
     return Path(os.environ.get("EVALSUITE_ASSETS", "assets")).expanduser()
 
 
@@ -138,6 +139,8 @@ ASSETS: dict[str, Asset] = {
 
 @dataclass(frozen=True)
 class ResolvedAsset:
+    """A weight file found on disk, with its sha256 and how it was checked."""
+
     path: Path
     sha256: str
     verified: bool  # True when the digest (or its prefix) matched the registry
@@ -176,6 +179,7 @@ def _where(assets_dir: str | os.PathLike | None) -> str:
 
 
 def missing_message(asset: Asset, assets_dir: str | os.PathLike | None) -> str:
+    """The one-paragraph error for a missing file: what, digest, where looked, what to do."""
     looked = ", ".join(str(p) for p in asset.candidates(assets_dir))
     return (f"weight file {asset.filename} ({asset.name}) is missing; looked in {looked}. "
             f"Expected sha256: {asset.expected()}. Put it in {_where(assets_dir)}: on a machine "
@@ -217,6 +221,8 @@ def resolve(name: str, assets_dir: str | os.PathLike | None,
 
 @dataclass(frozen=True)
 class AssetStatus:
+    """One line of ``evalsuite assets``."""
+
     name: str
     filename: str
     state: str  # "present", "missing", "corrupt", "unverified"

@@ -306,7 +306,7 @@ def _plan(inputs: Inputs, metrics: Mapping[str, Callable[[], Metric]], paired_wi
                 continue
             key_in = {"metric": metric.identity(), "pairing": pairing,
                       "inputs": _input_identity(inputs, metric, pairing),
-                      "weights": {k: v.sha256 if v else "random" for k, v in weights.items()}}
+                      "weights": {a: v.sha256 if v else "random" for a, v in weights.items()}}
             if opts.bootstrap > 0:
                 key_in["bootstrap"] = [opts.bootstrap, opts.bootstrap_seed]
             key = sha256_json(key_in)

@@ -90,6 +90,7 @@ def _pairing(gen: FolderSource, ref: FolderSource | None, want: bool,
 
 
 def config_hash(cfg: DictConfig, inputs: dict[str, Any]) -> str:
+    """sha256 of what was measured: settings and the folders' contents, not their paths."""
     d = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(d, dict)
     d = {k: v for k, v in d.items() if k not in NOT_HASHED}

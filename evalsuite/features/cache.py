@@ -37,6 +37,7 @@ DTYPE = np.dtype("<f4")
 
 
 def feature_key(images: dict[str, Any], extractor: dict[str, Any]) -> str:
+    """The cache key of an (image set identity, extractor identity) pair."""
     return sha256_json({"images": images, "extractor": extractor})
 
 
@@ -105,6 +106,7 @@ class FeatureWriter:
         self.rows = 0
 
     def append(self, rows: np.ndarray) -> None:
+        """Write the next rows (in id order) to the temporary file."""
         rows = np.ascontiguousarray(rows, dtype=DTYPE)
         if rows.ndim != 2 or rows.shape[1] != self.dims:
             raise ValueError(f"expected (k, {self.dims}) rows, got {rows.shape}")
@@ -114,6 +116,7 @@ class FeatureWriter:
         self.rows += len(rows)
 
     def commit(self) -> FeatureFile:
+        """Check the row count, fsync, rename into place, then write the sidecar."""
         if self.rows != self.n:
             self.abort()
             raise ValueError(f"feature file {self.key}: {self.rows} rows written, {self.n} declared")
@@ -127,6 +130,7 @@ class FeatureWriter:
         return FeatureFile(final, meta)
 
     def abort(self) -> None:
+        """Drop the temporary file (nothing becomes visible)."""
         if not self._f.closed:
             self._f.close()
         self._tmp.unlink(missing_ok=True)
@@ -142,6 +146,7 @@ class FeatureCache:
         self.folder = Path(folder)
 
     def get(self, key: str) -> FeatureFile | None:
+        """The complete entry for ``key``, or None."""
         npy, meta = self.folder / f"{key}.npy", self.folder / f"{key}.json"
         if not (npy.is_file() and meta.is_file()):
             return None
@@ -149,5 +154,6 @@ class FeatureCache:
 
     def writer(self, key: str, ids: Sequence[str], dims: int, images: dict[str, Any],
                extractor: dict[str, Any]) -> FeatureWriter:
+        """A writer for ``len(ids)`` rows of ``dims`` features under ``key``."""
         meta = {"ids": list(ids), "images": images, "extractor": extractor}
         return FeatureWriter(self.folder, key, len(ids), dims, meta)

@@ -62,13 +62,16 @@ class FeaturePlan:
         return key
 
     def missing(self, role: str) -> list[_Request]:
+        """Requests of ``role`` whose features are not on disk yet."""
         return [r for r in self._requests.values() if r.role == role and r.file is None]
 
     def cached(self) -> list[str]:
+        """``role:extractor`` of every request found in the cache."""
         return sorted(f"{r.role}:{r.extractor.name}" for r in self._requests.values()
                       if r.file is not None)
 
     def file(self, key: str) -> FeatureFile:
+        """The feature file of a request (after its pass)."""
         f = self._requests[key].file
         if f is None:
             raise RuntimeError(f"features {key} were not computed")

@@ -148,6 +148,16 @@ class DistributionMetric(Metric):
         for block in ref.blocks():
             self.update(block, real=True)
 
+    @staticmethod
+    def _joined(parts: list[np.ndarray], what: str, name: str, minimum: int) -> np.ndarray:
+        """One feature matrix from the parts given to ``update``. A single part (the memmap
+        from the feature cache) is returned as is, so it is never loaded whole."""
+        arr = parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts
+                                                 else np.zeros((0, 1), np.float32))
+        if len(arr) < minimum:
+            raise EvalsuiteError(f"{name}: needs at least {minimum} {what} images, got {len(arr)}")
+        return arr
+
     def bootstrap_values(self, counts: np.ndarray) -> np.ndarray:
         """Metric values for resamples of the generated images; ``counts`` is (B, n_gen),
         how often each generated image is drawn. Optional (NotImplementedError)."""

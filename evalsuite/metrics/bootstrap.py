@@ -44,6 +44,7 @@ def _per_item_values(metric: Metric, counts: np.ndarray) -> np.ndarray:
 
 
 def supports_bootstrap(metric: Metric) -> bool:
+    """Whether ``bootstrap_ci`` knows how to resample ``metric``."""
     return isinstance(metric, DistributionMetric) or type(metric).__name__ in _PER_ITEM
 
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evalsuite.errors import EvalsuiteError
 from evalsuite.features.clip import CLIPImageEmbedding
 from evalsuite.metrics.base import DistributionMetric, MetricResult
 from evalsuite.metrics.functional.mmd import SCALE, SIGMA, mmd_rbf, mmd_rbf_bootstrap
@@ -53,13 +52,8 @@ class CMMD(DistributionMetric):
         self._parts = {False: [gen.array()], True: [ref.array()]}
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        def join(parts: list[np.ndarray]) -> np.ndarray:
-            return parts[0] if len(parts) == 1 else np.concatenate(parts or [np.zeros((0, 1))])
-        gen, ref = join(self._parts[False]), join(self._parts[True])
-        for what, a in (("generated", gen), ("reference", ref)):
-            if len(a) < 1:
-                raise EvalsuiteError(f"cmmd: no {what} images were given")
-        return gen, ref
+        return (self._joined(self._parts[False], "generated", self.name, 1),
+                self._joined(self._parts[True], "reference", self.name, 1))
 
     def compute(self) -> MetricResult:
         gen, ref = self._arrays()

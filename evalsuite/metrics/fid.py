@@ -99,7 +99,7 @@ class FID(DistributionMetric):
         self._gen_file = gen
 
     def _distance(self, gen: GaussianStats, ref: GaussianStats,
-                  rows: np.ndarray | None) -> FrechetResult:
+                  rows: "np.ndarray | list[np.ndarray] | None") -> FrechetResult:
         if rows is not None:
             return frechet_distance_low_rank(rows, ref.mu, ref.cov)
         return frechet_distance(gen.mu, gen.cov, ref.mu, ref.cov)
@@ -113,8 +113,7 @@ class FID(DistributionMetric):
 
     def compute(self) -> MetricResult:
         gen, ref = self._stats()
-        rows = np.concatenate(self._gen_rows) if self._gen_rows else None
-        res = self._distance(gen, ref, rows)
+        res = self._distance(gen, ref, self._gen_rows or None)
         reasons = reliability(gen.n, ref.n, gen.dims)
         self._facts = {"n_gen": gen.n, "n_ref": ref.n, "reliable": not reasons,
                        "unreliable_because": reasons, "numerics": res.diagnostics}

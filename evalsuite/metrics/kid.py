@@ -61,14 +61,8 @@ class KID(DistributionMetric):
         self._parts = {False: [gen.array()], True: [ref.array()]}
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        # One part (the memmap from the cache) is used as is, so it is never loaded whole.
-        def join(parts: list[np.ndarray]) -> np.ndarray:
-            return parts[0] if len(parts) == 1 else np.concatenate(parts or [np.zeros((0, 1))])
-        gen, ref = join(self._parts[False]), join(self._parts[True])
-        for what, a in (("generated", gen), ("reference", ref)):
-            if len(a) < 2:
-                raise EvalsuiteError(f"{self.name}: KID needs at least 2 {what} images, got {len(a)}")
-        return gen, ref
+        return (self._joined(self._parts[False], "generated", self.name, 2),
+                self._joined(self._parts[True], "reference", self.name, 2))
 
     def compute(self) -> MetricResult:
         gen, ref = self._arrays()

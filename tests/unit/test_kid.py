@@ -68,5 +68,5 @@ def test_kid_needs_two_images_per_set():
     m = CleanKID()
     m.update(np.ones((1, 2048), np.float32), real=False)
     m.update(np.ones((3, 2048), np.float32), real=True)
-    with pytest.raises(EvalsuiteError, match="at least 2 generated"):
+    with pytest.raises(EvalsuiteError, match="needs at least 2 generated images, got 1"):
         m.compute()

@@ -17,7 +17,7 @@ so the one-pass covariance does not suffer catastrophic cancellation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -123,27 +123,40 @@ def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray,
                          diagnostics)
 
 
-def frechet_distance_low_rank(x: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> FrechetResult:
+def frechet_distance_low_rank(x: np.ndarray | Sequence[np.ndarray], mu2: np.ndarray,
+                              cov2: np.ndarray, block: int = 256) -> FrechetResult:
     """Frechet distance of the Gaussian fitted to rows ``x`` (n <= D) to N(mu2, cov2).
 
     With A the centred rows, S1 = A^T A / (n - 1), and the non-zero eigenvalues of S1 S2 are
     those of A S2 A^T / (n - 1), an n x n symmetric PSD matrix. This is exact (the D - n + 1
     zero eigenvalues are zero by construction, not rounding noise whose square roots add up)
-    and costs O(n D^2) instead of O(D^3).
+    and costs O(n D^2) instead of O(D^3). ``x`` may be a list of row blocks (float32 is fine):
+    rows are converted to float64 one block at a time, so the extra memory is the n x n
+    matrix plus one block.
     """
-    x = np.asarray(x, np.float64)
-    mu2, cov2 = np.asarray(mu2, np.float64), np.asarray(cov2, np.float64)
-    n = len(x)
+    blocks = [x[i:i + block] for i in range(0, len(x), block)] if isinstance(x, np.ndarray) \
+        else list(x)
+    n = sum(len(b) for b in blocks)
     if n < 2:
         raise ValueError(f"a covariance needs at least 2 feature vectors, got {n}")
-    mu1 = x.mean(axis=0)
-    a = x - mu1
-    m = (a @ cov2 @ a.T) / (n - 1)
-    lam = np.linalg.eigvalsh((m + m.T) / 2)
+    mu2, cov2 = np.asarray(mu2, np.float64), np.asarray(cov2, np.float64)
+    mu1 = sum(np.asarray(b, np.float64).sum(axis=0) for b in blocks) / n
+    starts = np.cumsum([0] + [len(b) for b in blocks])
+    m = np.empty((n, n))
+    trace1 = 0.0
+    for i, bi in enumerate(blocks):
+        ai = np.asarray(bi, np.float64) - mu1
+        trace1 += float((ai * ai).sum())
+        ai_s2 = ai @ cov2
+        for j, bj in enumerate(blocks[:i + 1]):
+            mij = ai_s2 @ (np.asarray(bj, np.float64) - mu1).T
+            m[starts[i]:starts[i + 1], starts[j]:starts[j + 1]] = mij
+            m[starts[j]:starts[j + 1], starts[i]:starts[i + 1]] = mij.T
+    lam = np.linalg.eigvalsh(m / (n - 1))
     neg = float(-lam[lam < 0].sum())
     trace_sqrt = float(np.sqrt(np.clip(lam, 0, None)).sum())
     diff = mu1 - mu2
-    value = float(diff @ diff + (a * a).sum() / (n - 1) + np.trace(cov2) - 2 * trace_sqrt)
+    value = float(diff @ diff + trace1 / (n - 1) + np.trace(cov2) - 2 * trace_sqrt)
     scale = max(float(np.abs(lam).sum()), 1e-300)
     diagnostics = {"method": "low rank: eigvalsh(A S2 A^T) / (n - 1), n x n, float64 (exact "
                              "for n <= dims)",

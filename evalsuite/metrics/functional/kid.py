@@ -19,6 +19,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class KIDResult:
+    """KID over subsets: mean (the value), std over subsets, and the subset size used."""
+
     mean: float
     std: float  # standard deviation over subsets (what torch-fidelity reports as kid_std)
     subset_size: int
