@@ -1,8 +1,8 @@
-"""The evaluation core, on plain objects: generate what is missing, then score in one pass.
+"""The evaluation core, on plain objects: score images in one pass.
 
 Nothing here sees a config. ``run.py`` (and ``score.py``) build the objects from one; a
-notebook or a test can build them by hand and call ``generate_samples``, ``evaluate`` or
-``evaluate_sources`` directly.
+notebook or a test can build them by hand and call ``evaluate`` or ``evaluate_sources``
+directly (samples come from ``evalsuite.samples.generate.generate_samples``).
 
 One pass: each image is decoded once; every metric that takes images (paired, text-image)
 and every feature extractor that a distribution metric (FID, KID, CMMD) needs sees it in that
@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from evalsuite import assets
 from evalsuite.data.prompts import PromptSet
@@ -39,24 +38,11 @@ from evalsuite.features.sources import ArraySource, ImageSource, StoreSource
 from evalsuite.io import JsonCache, sha256_json
 from evalsuite.metrics.base import DistributionMetric, Metric, PairedMetric, TextImageMetric
 from evalsuite.metrics.bootstrap import bootstrap_ci, supports_bootstrap
-from evalsuite.models.protocol import Generator
-from evalsuite.samples.seeds import prompt_seed
 from evalsuite.samples.store import SampleStore
 
 log = logging.getLogger(__name__)
 
 PAIRINGS = ("baseline", "reconstruction")
-
-
-@dataclass
-class SampleStats:
-    dir: str
-    generation_key: str
-    count: int
-    generated: int
-    reused: int
-    manifest_sha256: str
-    seconds: float
 
 
 @dataclass
@@ -101,39 +87,6 @@ class Inputs:
     paired: Mapping[str, ImageSource] = field(default_factory=dict)  # pairing -> same ids
     reconstruction: Reconstruction | None = None
     unavailable: Mapping[str, str] = field(default_factory=dict)  # pairing -> why not
-
-
-def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def generate_samples(generator: Generator, prompts: PromptSet, store: SampleStore,
-                     run_seed: int, batch_size: int, desc: str = "generate") -> SampleStats:
-    """Generate the images of ``prompts`` that ``store`` does not have yet.
-
-    Batches are fixed chunks of the prompt set in its order, and a chunk with any image
-    missing is recomputed whole: batched kernels round differently for different batch
-    compositions, so recomputing the same chunk is what makes a resumed run byte-identical to
-    an uninterrupted one. Only the missing files are written.
-    """
-    t0 = time.perf_counter()
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    have = store.existing_ids()
-    todo = [c for c in chunks(prompts.prompts, batch_size) if any(p.id not in have for p in c)]
-    n_missing = sum(p.id not in have for p in prompts)
-    log.info("%s: %d of %d images to generate in %s", desc, n_missing, len(prompts), store.dir)
-    store.open()
-    for chunk in tqdm(todo, desc=desc, unit="batch", disable=not todo):
-        seeds = [prompt_seed(run_seed, p.id) for p in chunk]
-        images = generator.generate([p.text for p in chunk], seeds)
-        for p, s, img in zip(chunk, seeds, images):
-            if p.id not in have:
-                store.write(p.id, img, {"prompt": p.text, "seed": s})
-    entries = [{"id": p.id, "text": p.text, "seed": prompt_seed(run_seed, p.id)} for p in prompts]
-    digest = store.write_manifest(entries)
-    return SampleStats(str(store.dir), store.key, len(prompts), n_missing,
-                       len(prompts) - n_missing, digest, time.perf_counter() - t0)
 
 
 def evaluate(prompts: PromptSet, store: SampleStore, metrics: Mapping[str, Callable[[], Metric]], *,

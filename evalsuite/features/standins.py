@@ -124,9 +124,12 @@ def register_tiny_clip() -> str:
                               "head_width": 32},
                "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2,
                             "layers": 2}}
-        folder = Path(tempfile.mkdtemp(prefix="evalsuite-clip-cfg-"))
-        (folder / f"{TINY_CLIP}.json").write_text(json.dumps(cfg))
-        open_clip.add_model_config(folder)
+        # open_clip reads the file when it is added and keeps the parsed config, so the
+        # temporary folder can go at once.
+        with tempfile.TemporaryDirectory(prefix="evalsuite-clip-cfg-") as tmp:
+            path = Path(tmp) / f"{TINY_CLIP}.json"
+            path.write_text(json.dumps(cfg))
+            open_clip.add_model_config(path)
     return TINY_CLIP
 
 
