@@ -162,3 +162,32 @@ class DistributionMetric(Metric):
         """Metric values for resamples of the generated images; ``counts`` is (B, n_gen),
         how often each generated image is drawn. Optional (NotImplementedError)."""
         raise NotImplementedError(f"{self.name} has no bootstrap")
+
+
+class AllFeaturesMetric(DistributionMetric):
+    """A distribution metric that needs every feature row (KID, CMMD), not running sums.
+
+    Rows given to ``update`` are kept as float32 parts; features from the on-disk cache come
+    in as memmaps (``update_from_files``) and are never loaded whole. Subclasses set
+    ``min_images`` and report computed facts in ``self._facts``.
+    """
+
+    min_images: ClassVar[int] = 2
+
+    def reset(self) -> None:
+        self._parts: dict[bool, list[np.ndarray]] = {False: [], True: []}
+        self._facts: dict[str, Any] = {}
+
+    def settings(self) -> dict[str, Any]:
+        return {**self.params(), **self._facts}
+
+    def update(self, features: np.ndarray, real: bool) -> None:
+        self._parts[real].append(np.asarray(features, dtype=np.float32))
+
+    def update_from_files(self, gen: "FeatureFile", ref: "FeatureFile") -> None:
+        self._parts = {False: [gen.array()], True: [ref.array()]}
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(generated, reference) feature matrices, each with at least ``min_images`` rows."""
+        return (self._joined(self._parts[False], "generated", self.name, self.min_images),
+                self._joined(self._parts[True], "reference", self.name, self.min_images))

@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evalsuite.features.clip import CLIPImageEmbedding
-from evalsuite.metrics.base import DistributionMetric, MetricResult
+from evalsuite.metrics.base import AllFeaturesMetric, MetricResult
 from evalsuite.metrics.functional.mmd import SCALE, SIGMA, mmd_rbf, mmd_rbf_bootstrap
 
 if TYPE_CHECKING:
     from evalsuite.features.cache import FeatureFile
 
 
-class CMMD(DistributionMetric):
+class CMMD(AllFeaturesMetric):
     """CLIP-embedding MMD between generated and reference images (lower is better)."""
+
+    min_images = 1  # fewest images per set the estimator is defined for
 
     name, version, higher_is_better = "cmmd", "1", False
 
@@ -32,28 +34,11 @@ class CMMD(DistributionMetric):
         self.sigma, self.scale = float(sigma), float(scale)
         self.reset()
 
-    def reset(self) -> None:
-        self._parts: dict[bool, list[np.ndarray]] = {False: [], True: []}
-        self._facts: dict[str, Any] = {}
-
     def params(self) -> dict[str, Any]:
         return {"features": self.extractor.params(), "kernel": "Gaussian RBF",
                 "sigma": self.sigma, "scale": self.scale,
                 "estimator": "biased (V-statistic, all pairs incl. i=j), float64, as "
                              "google-research/cmmd distance.py"}
-
-    def settings(self) -> dict[str, Any]:
-        return {**self.params(), **self._facts}
-
-    def update(self, features: np.ndarray, real: bool) -> None:
-        self._parts[real].append(np.asarray(features, dtype=np.float32))
-
-    def update_from_files(self, gen: "FeatureFile", ref: "FeatureFile") -> None:
-        self._parts = {False: [gen.array()], True: [ref.array()]}
-
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return (self._joined(self._parts[False], "generated", self.name, 1),
-                self._joined(self._parts[True], "reference", self.name, 1))
 
     def compute(self) -> MetricResult:
         gen, ref = self._arrays()

@@ -16,15 +16,17 @@ import numpy as np
 from evalsuite.errors import EvalsuiteError
 from evalsuite.features.base import FeatureExtractor
 from evalsuite.features.inception import CleanFIDInception, PytorchFIDInception
-from evalsuite.metrics.base import DistributionMetric, MetricResult
+from evalsuite.metrics.base import AllFeaturesMetric, MetricResult
 from evalsuite.metrics.functional.kid import kid
 
 if TYPE_CHECKING:
     from evalsuite.features.cache import FeatureFile
 
 
-class KID(DistributionMetric):
+class KID(AllFeaturesMetric):
     """KID between generated and reference features."""
+
+    min_images = 2  # fewest images per set the estimator is defined for
 
     name: ClassVar[str] = "kid"
     version, higher_is_better = "1", False
@@ -39,10 +41,6 @@ class KID(DistributionMetric):
         self.num_subsets, self.subset_size, self.seed = num_subsets, subset_size, seed
         self.reset()
 
-    def reset(self) -> None:
-        self._parts: dict[bool, list[np.ndarray]] = {False: [], True: []}
-        self._facts: dict[str, Any] = {}
-
     def params(self) -> dict[str, Any]:
         return {"protocol": self.protocol, "features": self.extractor.params(),
                 "num_subsets": self.num_subsets, "subset_size": self.subset_size,
@@ -50,19 +48,6 @@ class KID(DistributionMetric):
                 "estimator": "unbiased MMD^2, mean over subsets, float64, raw (not x1000)",
                 "subset_sampler": "numpy RandomState(seed).choice without replacement; "
                                   "reference then generated per subset (clean-fid order)"}
-
-    def settings(self) -> dict[str, Any]:
-        return {**self.params(), **self._facts}
-
-    def update(self, features: np.ndarray, real: bool) -> None:
-        self._parts[real].append(np.asarray(features, dtype=np.float32))
-
-    def update_from_files(self, gen: "FeatureFile", ref: "FeatureFile") -> None:
-        self._parts = {False: [gen.array()], True: [ref.array()]}
-
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return (self._joined(self._parts[False], "generated", self.name, 2),
-                self._joined(self._parts[True], "reference", self.name, 2))
 
     def compute(self) -> MetricResult:
         gen, ref = self._arrays()
