@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -23,6 +23,7 @@ from evalsuite.evaluate import Reconstruction, evaluate
 from evalsuite.io import JsonCache, atomic_create_bytes, sha256_json
 from evalsuite.models.lazy import LazyGenerator, LazyModel
 from evalsuite.models.schedulers import check_sampler
+from evalsuite.protocols import protocol_record
 from evalsuite.results.provenance import provenance
 from evalsuite.results.record import SCHEMA_VERSION, new_run_id, utc_now, write_record
 from evalsuite.results.tables import write_tables
@@ -120,9 +121,19 @@ class _Plan:
     baseline_store: SampleStore | None
     facts: dict[str, Any]
     model: LazyModel
+    protocol: dict[str, Any]
+    overrides: list[str]
 
 
-def _plan(cfg: DictConfig) -> _Plan:
+def _needs_reference(metrics: list[Any], paired_with: list[str]) -> bool:
+    """True if a metric compares with real images (FID, KID, CMMD) or reconstructs them."""
+    from evalsuite.metrics.base import DistributionMetric
+
+    return "reconstruction" in paired_with or any(isinstance(m, DistributionMetric)
+                                                  for m in metrics)
+
+
+def _plan(cfg: DictConfig, overrides: Sequence[str] = ()) -> _Plan:
     prompts = build(cfg.dataset, "dataset")
     source = build(cfg.model, "model")
     specs = build_ablations(cfg.ablation)
@@ -133,10 +144,16 @@ def _plan(cfg: DictConfig) -> _Plan:
         raise EvalsuiteError(f"stage={cfg.stage!r}; choose one of {list(STAGES)}")
     metric_factories = {n: partial(build, c, f"metrics.items.{n}")
                         for n, c in cfg.metrics["items"].items()}
-    for factory in metric_factories.values():
-        factory()  # a metric with a bad parameter fails here, before anything is written
+    # A metric with a bad parameter fails here, before anything is written.
+    probes = [factory() for factory in metric_factories.values()]
     paired_with = list(cfg.metrics.paired_with)
-    reference = build(cfg.reference, "reference") if "reconstruction" in paired_with else None
+    reference = (build(cfg.reference, "reference")
+                 if _needs_reference(probes, paired_with) else None)
+    protocol = protocol_record(cfg, prompts, reference, overrides)
+    if protocol["modified"]:
+        log.warning("protocol %s is modified by %s: the record says so, and its numbers are not "
+                    "comparable with the published protocol's", protocol["name"],
+                    "; ".join(protocol["modified"]))
     results = check_writable(cfg.paths.results_dir)
     if cfg.threads:
         import torch
@@ -150,7 +167,7 @@ def _plan(cfg: DictConfig) -> _Plan:
         baseline_store = SampleStore(results / "samples", generation_factors(source, [], cfg))
     return _Plan(cfg, prompts, source, specs, sampler, metric_factories, paired_with, reference,
                  results, shard, store, baseline_store, facts,
-                 LazyModel(source, specs, sampler, cfg.device))
+                 LazyModel(source, specs, sampler, cfg.device), protocol, list(overrides))
 
 
 def _generate(p: _Plan, durations: dict[str, float]) -> Any:
@@ -179,15 +196,21 @@ def _incomplete(p: _Plan) -> str | None:
     return "; ".join(problems) or None
 
 
-def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def run(cfg: DictConfig, choices: dict[str, Any] | None = None,
+        overrides: Sequence[str] = ()) -> dict[str, Any] | None:
     """Run the configured stages; return the record, or None when no metrics were computed.
+
+    ``overrides`` are the command line's Hydra overrides: recorded, and checked against a
+    named protocol's fields (``evalsuite.protocols``).
 
     ``stage=generate`` only generates (this shard's part); ``stage=metrics`` only scores, and
     refuses an incomplete sample set unless ``allow_incomplete=true``; ``stage=all`` does both,
     and with several shards the shard that completes the set computes the metrics (once).
     """
     t_start = time.perf_counter()
-    p = _plan(cfg)
+    if cfg.task != "generate":
+        return _run_task(cfg, choices, overrides)
+    p = _plan(cfg, overrides)
     durations: dict[str, float] = {}
     stats = _generate(p, durations) if cfg.stage != "metrics" else None
     if cfg.stage == "generate":
@@ -210,6 +233,16 @@ def run(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, Any
         log.info("another shard is computing the metrics of this run")
         return None
     return _score(p, prompts, stats, choices, durations, t_start)
+
+
+def _run_task(cfg: DictConfig, choices: dict[str, Any] | None,
+              overrides: Sequence[str]) -> dict[str, Any] | None:
+    """Tasks other than generation (``task=reconstruction``: decoder evaluation)."""
+    if cfg.task == "reconstruction":
+        from evalsuite.reconstruction import run_reconstruction
+
+        return run_reconstruction(cfg, choices)
+    raise EvalsuiteError(f"task={cfg.task!r}; choose generate or reconstruction")
 
 
 def _present(p: _Plan) -> Any:
@@ -242,11 +275,13 @@ def _score(p: _Plan, prompts: Any, stats: Any, choices: dict[str, Any] | None,
                         "device_type": cfg.device.split(":")[0]}
         recon = Reconstruction(p.reference, LazyGenerator(p.model, ablated=True).reconstruct,
                                vae_identity)
+    m = cfg.metrics
     ev = evaluate(prompts, p.store, p.metric_factories, paired_with=p.paired_with,
-                  baseline=p.baseline_store, reconstruction=recon,
-                  assets_dir=cfg.paths.assets_dir,
-                  allow_random_weights=cfg.metrics.allow_random_weights,
-                  batch_size=cfg.metrics.batch_size, cache_dir=p.results / "cache")
+                  baseline=p.baseline_store, reconstruction=recon, reference=p.reference,
+                  assets_dir=cfg.paths.assets_dir, allow_random_weights=m.allow_random_weights,
+                  verify_assets=m.verify_assets, batch_size=m.batch_size,
+                  cache_dir=p.results / "cache", bootstrap=m.bootstrap,
+                  bootstrap_seed=m.bootstrap_seed)
     durations["metrics"] = ev.seconds
     durations["total"] = time.perf_counter() - t_start
     generated = stats.generated if stats is not None else 0
@@ -285,6 +320,8 @@ def _record(p: _Plan, prompts: Any, choices: dict[str, Any] | None, ev: Any,
         "choices": {**(choices or {}), "ablation": f"[{','.join(cfg.ablation.keys())}]"},
         "config": OmegaConf.to_container(cfg, resolve=True),
         "config_hash": chash,
+        "overrides": list(p.overrides),
+        "protocol": p.protocol,
         "model": {**p.source.identity(), "ablations": specs_to_dicts(p.specs), **p.facts,
                   "path": str(p.source.path) if p.source.path else None,
                   "unet_origin": p.source.unet_origin, "resolution": p.source.resolution,
@@ -298,6 +335,7 @@ def _record(p: _Plan, prompts: Any, choices: dict[str, Any] | None, ev: Any,
         "reference": p.reference.describe() if p.reference is not None else None,
         "metrics": ev.metrics,
         "metrics_from_cache": ev.cached,
+        "features_from_cache": ev.features_cached,  # "role:extractor" found in the cache
         "skipped_metrics": ev.skipped,
         "allow_random_weights": bool(cfg.metrics.allow_random_weights),
         "durations": durations,

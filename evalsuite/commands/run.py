@@ -16,9 +16,11 @@ log = logging.getLogger("evalsuite")
 @report_errors
 def app(cfg: DictConfig) -> None:
     """Generate samples for the configured model and score them; write a record and table."""
+    from hydra.core.hydra_config import HydraConfig
+
     from evalsuite.run import run
 
-    record = run(cfg, hydra_choices())
+    record = run(cfg, hydra_choices(), list(HydraConfig.get().overrides.task))
     if record is None:
         return
     metrics = ", ".join(f"{k}={v['value']:.4g}" for k, v in record["metrics"].items()) or "none"

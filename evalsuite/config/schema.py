@@ -83,11 +83,68 @@ class CocoDatasetConfig(DatasetConfig):
 
 @dataclass
 class ReferenceConfig:
-    """A reference image set for the metrics that compare against real images."""
+    """A reference image set for the metrics that compare against real images.
+
+    ``stats`` imports precomputed statistics: metric name (``fid_legacy``, ``fid_clean``) ->
+    an ``.npz`` with ``mu`` and ``sigma`` as clean-fid / pytorch-fid write them. That metric
+    then uses the file (recorded by sha256) instead of features of the reference images.
+    """
 
     _target_: str = MISSING
     name: str = MISSING
     resolution: int = 512
+    stats: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CocoReferenceConfig(ReferenceConfig):
+    """COCO photographs as the reference set (evalsuite/data/coco_reference.py)."""
+
+    annotations: str = MISSING  # captions_val2014.json / captions_val2017.json
+    images_dir: str = MISSING  # the split's image folder (val2014/, val2017/)
+    subset: str = "split"  # split: every image of the annotation file | prompts: n chosen by seed
+    n: Optional[int] = None  # subset=prompts: the dataset's n (same seed -> the same images)
+    seed: int = 0  # subset=prompts: the dataset's seed
+    resize: str = "center_crop"  # squash | center_crop (then resize) | none
+
+
+@dataclass
+class ProtocolConfig:
+    """A named evaluation protocol (conf/protocol/): the settings that make numbers comparable.
+
+    ``fields`` are config paths (``dataset``, ``sampler.steps``...) whose resolved values,
+    with the prompt set's and reference set's content hashes, are the protocol: hashed into
+    every record's ``protocol`` field, which tables and ``evalsuite compare`` group by.
+    ``varies`` are paths a study under this protocol sweeps (CFG scale): left out of the hash.
+    ``requires`` are values the protocol needs from groups it does not set (``model.resolution:
+    512``); a run that does not meet them, or that overrides a field on the command line, is
+    recorded as a modified protocol (evalsuite/protocols.py).
+    """
+
+    name: str = MISSING
+    version: int = 1  # bumped when a preset's settings change
+    source: str = ""  # where the settings come from (paper, section, code)
+    preset: bool = True  # False (``custom``): no published protocol to deviate from
+    fields: List[str] = field(default_factory=list)
+    varies: List[str] = field(default_factory=list)
+    requires: Dict[str, Any] = field(default_factory=dict)  # values other groups must have
+
+
+@dataclass
+class VaeConfig:
+    """``task=reconstruction``: which VAE encodes the reference images, which decoders decode.
+
+    Paths are local ``AutoencoderKL`` folders (``config.json`` + weights); None means the
+    model's own VAE. ``compare_decoder`` decodes the same latents with a second decoder
+    (SnapFusion's decoder-distillation target) and is scored against the decoder under test.
+    """
+
+    encoder: Optional[str] = None
+    decoder: Optional[str] = None
+    compare_decoder: Optional[str] = None
+    latents: str = "mode"  # mode: the posterior mean (deterministic) | sample: seeded draw
+    seed: int = 0  # latents=sample: the draw of each image is seeded by (seed, image id)
+    batch_size: int = 4
 
 
 @dataclass
@@ -103,7 +160,10 @@ class MetricsConfig:
     items: Dict[str, Any] = field(default_factory=dict)
     paired_with: List[str] = field(default_factory=list)
     allow_random_weights: bool = False  # compute weight-needing metrics with random weights
+    verify_assets: bool = True  # false: accept weight files whose sha256 differs (recorded)
     batch_size: int = 16
+    bootstrap: int = 0  # resamples for confidence intervals (0: none)
+    bootstrap_seed: int = 0
 
 
 @dataclass
@@ -142,6 +202,9 @@ class Config:
     sampler: SamplerConfig = MISSING
     metrics: MetricsConfig = MISSING
     paths: PathsConfig = MISSING
+    protocol: ProtocolConfig = MISSING
+    task: str = "generate"  # generate | reconstruction (VAE round trip of the reference set)
+    vae: VaeConfig = field(default_factory=VaeConfig)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
     stage: str = "all"  # all | generate | metrics
@@ -214,5 +277,7 @@ def register_configs() -> None:
     cs.store(group="dataset", name="table_dataset_schema", node=TableDatasetConfig)
     cs.store(group="dataset", name="coco_dataset_schema", node=CocoDatasetConfig)
     cs.store(group="reference", name="reference_schema", node=ReferenceConfig)
+    cs.store(group="reference", name="coco_reference_schema", node=CocoReferenceConfig)
+    cs.store(group="protocol", name="protocol_schema", node=ProtocolConfig)
     cs.store(group="metrics", name="metrics_schema", node=MetricsConfig)
     cs.store(group="paths", name="paths_schema", node=PathsConfig)

@@ -4,8 +4,9 @@ Two values may share a table column, be compared by ``evalsuite compare`` or be 
 axis only if their **comparability key** is equal: the record's protocol plus the metric's
 identity.
 
-- **Protocol.** When a record carries a named ``protocol`` ({name, hash, fields}, issue 5),
-  that is used as it is. Otherwise it is derived from the record: the prompt set (name,
+- **Protocol.** When a record carries a named ``protocol`` ({name, version, hash, fields,
+  modified}; written by ``evalsuite/protocols.py``), that is used as it is; a protocol whose
+  preset was modified (``dataset.n=4``) is labelled so and never shares a key with the preset. Otherwise it is derived from the record: the prompt set (name,
   sha256, count), the reference set (name, sha256, size, preprocessing, resolution) and the
   generated image resolution. Sampler and model settings are *not* part of it: they are what
   variants differ in.
@@ -78,8 +79,12 @@ def protocol_of(record: Mapping[str, Any]) -> Protocol:
     named = record.get("protocol")
     if isinstance(named, Mapping) and named.get("hash"):
         fields = flatten(named.get("fields") or {})
-        return Protocol(named.get("name"), str(named["hash"])[:12], {"protocol.name": named.get("name"),
-                                                                      **fields})
+        name, key = named.get("name"), str(named["hash"])[:12]
+        modified = list(named.get("modified") or [])
+        if modified:  # never shares a column with the published protocol, even if equal
+            name, key = f"{name} (modified: {'; '.join(modified)})", key + "~modified"
+        return Protocol(name, key, {"protocol.name": named.get("name"),
+                                    "protocol.version": named.get("version"), **fields})
     fields = derived_protocol_fields(record)
     return Protocol(None, sha256_json(fields)[:12], fields)
 

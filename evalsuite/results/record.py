@@ -20,9 +20,17 @@ Optional fields that readers understand when present (added without a schema bum
 a reader that ignores them still reads every number right):
 - ``metrics[name].ci``: {low, high, n_resamples, level?}, a bootstrap interval of the value
   (``level`` defaults to 0.95);
-- ``protocol``: {name, hash, fields}, the named evaluation protocol the numbers were measured
-  under (see ``evalsuite.results.protocol``; without it, the protocol is derived from the
-  dataset, reference set and resolution).
+- ``protocol``: {name, version, source, hash, fields, varies, modified}, the evaluation
+  protocol the numbers were measured under (``evalsuite/protocols.py`` writes it; every run
+  since the protocol group exists has one, ``custom`` when no preset was chosen;
+  ``modified`` lists the overrides and unmet requirements that make a run depart from a
+  named preset). Without it (older records), ``evalsuite.results.protocol`` derives the
+  protocol from the dataset, reference set and resolution;
+- ``overrides``: the command line's Hydra overrides;
+- ``features_from_cache``: "role:extractor" of every feature set found in the feature cache
+  (a CFG sweep's reference statistics are computed by its first run only);
+- ``task``: "reconstruction" for decoder evaluation (``evalsuite/reconstruction``); absent
+  for generation runs.
 
 Schema changes: when a change makes old records read wrong, bump ``SCHEMA_VERSION`` and add
 ``MIGRATIONS[old] = fn`` turning an ``old`` record into an ``old + 1`` one. ``load_records``

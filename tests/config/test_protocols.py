@@ -1,0 +1,110 @@
+"""Protocol presets (conf/protocol/): they compose, hash what changes numbers and nothing else,
+flag departures from the published settings, and the README's table is generated from them."""
+
+import re
+
+import pytest
+from omegaconf import OmegaConf
+
+from conftest import ROOT
+from evalsuite.data.prompts import Prompt, PromptSet
+from evalsuite.protocol_table import BEGIN, END, compose_preset, markdown_table, preset_names
+from evalsuite.protocols import modifications, protocol_fields, protocol_record
+
+PRESETS = preset_names()
+PUBLISHED = ["bk_sdm_coco30k", "snapfusion_coco2k_search", "snapfusion_coco6k_cfg_sweep",
+             "coco2017_5k", "coco2014_30k_clean"]
+
+
+def prompts(*texts: str) -> PromptSet:
+    return PromptSet("p", tuple(Prompt(str(i), t) for i, t in enumerate(texts)), "test")
+
+
+def test_the_published_presets_exist_and_custom_is_the_default():
+    assert set(PUBLISHED) <= set(PRESETS)
+    default = compose_preset("custom")
+    assert default.protocol.name == "custom" and not default.protocol.preset
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_composes_states_its_source_and_names_real_fields(name):
+    cfg = compose_preset(name, overrides=("model.resolution=512",))
+    p = cfg.protocol
+    assert p.name == name and p.version >= 1 and p.source
+    text = (ROOT / "conf" / "protocol" / f"{name}.yaml").read_text()
+    assert text.lstrip().startswith("#")  # a comment saying where the settings come from
+    fields = protocol_fields(cfg, prompts("a cat"), None)  # raises on a path that is not there
+    assert set(fields) == set(p.fields) - set(p.varies)
+    assert modifications(cfg, [f"protocol={name}", "model.resolution=512"]) == []
+
+
+def test_bk_sdm_preset_has_the_published_settings():
+    cfg = compose_preset("bk_sdm_coco30k", overrides=("model.resolution=512",))
+    assert (cfg.dataset.n, cfg.dataset.annotations.endswith("captions_val2014.json")) == (30000, True)
+    s = cfg.sampler
+    assert (s.scheduler, s.steps, s.guidance_scale, s.seed, s.dtype) == ("pndm", 25, 7.5, 1234,
+                                                                        "float16")
+    fid = cfg.metrics["items"]["fid_legacy"]
+    assert (fid.resize, fid.size, fid.dims) == ("squash", 256, 2048)
+    assert cfg.metrics["items"]["clip_score"].model_name == "ViT-g-14"
+    assert (cfg.reference.subset, cfg.reference.resize, cfg.reference.resolution) == ("split",
+                                                                                    "squash", 256)
+    assert modifications(cfg, ["protocol=bk_sdm_coco30k", "model.resolution=512"]) == []
+
+
+def test_machine_paths_and_runtime_settings_do_not_change_the_protocol():
+    a = compose_preset("coco2014_30k_clean", overrides=("paths.coco_dir=/data/a",))
+    b = compose_preset("coco2014_30k_clean", overrides=("paths.coco_dir=/mnt/b", "device=cuda:1",
+                                                        "metrics.batch_size=64"))
+    ps = prompts("a cat", "a dog")
+    assert protocol_record(a, ps, None)["hash"] == protocol_record(b, ps, None)["hash"]
+    assert "annotations" not in str(protocol_fields(a, ps, None))
+
+
+def test_the_prompt_set_and_metric_settings_change_the_hash():
+    cfg = compose_preset("coco2014_30k_clean")
+    base = protocol_record(cfg, prompts("a cat", "a dog"), None)["hash"]
+    assert protocol_record(cfg, prompts("a cat", "a cow"), None)["hash"] != base
+    other = compose_preset("coco2014_30k_clean", overrides=("+metrics.items.fid_clean.resize=squash",
+                                                            "+metrics.items.fid_clean.size=256"))
+    assert protocol_record(other, prompts("a cat", "a dog"), None)["hash"] != base
+
+
+def test_a_sweep_protocol_leaves_the_swept_scale_out_and_a_fixed_one_does_not():
+    ps = prompts("a cat")
+    sweep = [protocol_record(compose_preset("snapfusion_coco6k_cfg_sweep",
+                                            overrides=(f"sampler.guidance_scale={g}",)), ps, None)
+             for g in (1.0, 7.5)]
+    assert sweep[0]["hash"] == sweep[1]["hash"]
+    assert "sampler.guidance_scale" not in sweep[0]["fields"]
+    fixed = [protocol_record(compose_preset("snapfusion_coco2k_search",
+                                            overrides=(f"sampler.guidance_scale={g}",)), ps, None)
+             for g in (1.0, 7.5)]
+    assert fixed[0]["hash"] != fixed[1]["hash"]
+
+
+def test_overrides_of_fields_and_unmet_requirements_are_recorded_as_modifications():
+    overrides = ["protocol=bk_sdm_coco30k", "dataset.n=4", "sampler.batch_size=2",
+                 "sampler.steps=50", "paths.coco_dir=/x"]
+    cfg = compose_preset("bk_sdm_coco30k", overrides=tuple(overrides[1:]))
+    mods = modifications(cfg, overrides)
+    # batch size and paths do not change numbers; the model here is the tiny one (64 px)
+    assert mods == ["dataset.n=4", "sampler.steps=50", "model.resolution=64 (protocol: 512)"]
+    sweep = compose_preset("snapfusion_coco6k_cfg_sweep", overrides=("model.resolution=512",))
+    assert modifications(sweep, ["sampler.guidance_scale=3.0", "model.resolution=512"]) == []
+    assert modifications(compose_preset("custom"), ["dataset.limit=2"]) == []  # nothing published
+
+
+def test_a_field_that_is_not_a_config_path_is_a_clear_error():
+    cfg = compose_preset("custom")
+    OmegaConf.update(cfg, "protocol.fields", ["dataset", "sampler.stepz"], force_add=True)
+    with pytest.raises(Exception, match="sampler.stepz"):
+        protocol_fields(cfg, prompts("a"), None)
+
+
+def test_readme_protocols_table_is_generated_from_the_presets():
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), readme, re.S)
+    assert m, "README.md has no protocols table between the markers"
+    assert m.group(1).strip() == markdown_table().strip(), \
+        "README protocols table is stale: run `python -m evalsuite.protocol_table`"
