@@ -21,7 +21,7 @@ from evalsuite.config.build import build
 from evalsuite.errors import EvalsuiteError
 from evalsuite.evaluate import Reconstruction, evaluate
 from evalsuite.io import JsonCache, atomic_create_bytes, sha256_json
-from evalsuite.models.lazy import LazyGenerator, LazyModel
+from evalsuite.models.lazy import ComponentCache, LazyGenerator, LazyModel
 from evalsuite.models.schedulers import check_sampler
 from evalsuite.protocols import protocol_record
 from evalsuite.results.provenance import provenance
@@ -133,7 +133,8 @@ def _needs_reference(metrics: list[Any], paired_with: list[str]) -> bool:
                                                   for m in metrics)
 
 
-def _plan(cfg: DictConfig, overrides: Sequence[str] = ()) -> _Plan:
+def _plan(cfg: DictConfig, overrides: Sequence[str] = (),
+          components: ComponentCache | None = None) -> _Plan:
     prompts = build(cfg.dataset, "dataset")
     source = build(cfg.model, "model")
     specs = build_ablations(cfg.ablation)
@@ -167,7 +168,8 @@ def _plan(cfg: DictConfig, overrides: Sequence[str] = ()) -> _Plan:
         baseline_store = SampleStore(results / "samples", generation_factors(source, [], cfg))
     return _Plan(cfg, prompts, source, specs, sampler, metric_factories, paired_with, reference,
                  results, shard, store, baseline_store, facts,
-                 LazyModel(source, specs, sampler, cfg.device), protocol, list(overrides))
+                 LazyModel(source, specs, sampler, cfg.device, components), protocol,
+                 list(overrides))
 
 
 def _generate(p: _Plan, durations: dict[str, float]) -> Any:
@@ -197,11 +199,13 @@ def _incomplete(p: _Plan) -> str | None:
 
 
 def run(cfg: DictConfig, choices: dict[str, Any] | None = None,
-        overrides: Sequence[str] = ()) -> dict[str, Any] | None:
+        overrides: Sequence[str] = (),
+        components: ComponentCache | None = None) -> dict[str, Any] | None:
     """Run the configured stages; return the record, or None when no metrics were computed.
 
     ``overrides`` are the command line's Hydra overrides: recorded, and checked against a
-    named protocol's fields (``evalsuite.protocols``).
+    named protocol's fields (``evalsuite.protocols``). ``components``: lend the model's
+    loaded components to several runs of one process (a study) instead of reloading them.
 
     ``stage=generate`` only generates (this shard's part); ``stage=metrics`` only scores, and
     refuses an incomplete sample set unless ``allow_incomplete=true``; ``stage=all`` does both,
@@ -210,7 +214,7 @@ def run(cfg: DictConfig, choices: dict[str, Any] | None = None,
     t_start = time.perf_counter()
     if cfg.task != "generate":
         return _run_task(cfg, choices, overrides)
-    p = _plan(cfg, overrides)
+    p = _plan(cfg, overrides, components)
     durations: dict[str, float] = {}
     stats = _generate(p, durations) if cfg.stage != "metrics" else None
     if cfg.stage == "generate":

@@ -15,11 +15,46 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-class LazyModel:
-    """The components of ``source``, loaded on first use; ablations applied on request."""
+class ComponentCache:
+    """Pipeline components loaded once per process and lent to several runs (a study's).
 
-    def __init__(self, source: Any, specs: Sequence[Any], sampler: Any, device: str):
+    A study runs ``evalsuite run`` once per action on the same model; reloading SD v1.5 from
+    disk for each costs far more than one copy of its UNet. Each borrower gets its own deep
+    copy of the UNet (ablation surgery changes it in place); the other components are shared,
+    since generation only reads them.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, dict[str, Any]] = {}
+        self.loads = 0  # how many times a source was actually loaded (tests, logs)
+
+    def borrow(self, source: Any) -> dict[str, Any]:
+        """The components of ``source``: loaded on first request, with a private UNet."""
+        import copy
+
+        from evalsuite.io import sha256_json
+
+        key = sha256_json(source.identity())
+        if key not in self._loaded:
+            self._loaded[key] = source.load()
+            self.loads += 1
+        else:
+            log.info("reusing the pipeline loaded earlier in this process")
+        components = dict(self._loaded[key])
+        components["unet"] = copy.deepcopy(components["unet"])
+        return components
+
+
+class LazyModel:
+    """The components of ``source``, loaded on first use; ablations applied on request.
+
+    ``cache``: borrow the components from a ``ComponentCache`` instead of loading them.
+    """
+
+    def __init__(self, source: Any, specs: Sequence[Any], sampler: Any, device: str,
+                 cache: ComponentCache | None = None):
         self.source, self.specs, self.sampler, self.device = source, list(specs), sampler, device
+        self.cache = cache
         self._components: dict[str, Any] | None = None
         self._ablated = False
         self._generators: dict[bool, Any] = {}
@@ -30,7 +65,8 @@ class LazyModel:
 
     def _load(self) -> dict[str, Any]:
         if self._components is None:
-            self._components = self.source.load()
+            self._components = (self.cache.borrow(self.source) if self.cache is not None
+                                else self.source.load())
         return self._components
 
     def generator(self, ablated: bool = True) -> Any:

@@ -136,6 +136,7 @@ def _measure(cfg: DictConfig, base_config: dict[str, Any], preset: list[Any],
 def run_study(cfg: DictConfig, choices: dict[str, Any] | None = None,
               conf_dir: str | Path | None = None) -> StudyResult:
     """Run the study on the composed ``conf/study.yaml`` config; write and return the ranking."""
+    from evalsuite.models.lazy import ComponentCache
     from evalsuite.profile.model import unet_architecture
     from evalsuite.results.record import new_run_id
     from evalsuite.run import check_writable, config_hash, run
@@ -155,11 +156,13 @@ def run_study(cfg: DictConfig, choices: dict[str, Any] | None = None,
              study_id, len(acts.actions), len(acts.rejected))
     table = _measure(cfg, base_config, preset, acts)
 
-    base = run(run_config(cfg, [], conf_dir, tag), choices)  # also the shared baseline samples
+    loaded = ComponentCache()  # the model is loaded once and lent to every action's run
+    base = run(run_config(cfg, [], conf_dir, tag), choices, components=loaded)  # + baseline samples
     records: dict[str, dict[str, Any]] = {}
     for i, action in enumerate(acts.actions, 1):
         log.info("%s: action %d/%d: remove %s", NAME, i, len(acts.actions), action)
-        records[action] = run(run_config(cfg, [action], conf_dir, tag), choices)
+        records[action] = run(run_config(cfg, [action], conf_dir, tag), choices,
+                              components=loaded)
 
     metrics, left_out = scorable_metrics(base, list(records.values()))
     rank_metric = choose_rank_metric(list(cfg.study.rank_by), metrics)

@@ -149,3 +149,24 @@ def test_ablated_run_is_compared_with_its_baseline_at_the_same_seeds(compose, ca
     assert other["baseline_samples"] == plain["samples"]["dir"]
     assert "psnr/reconstruction" in other["metrics_from_cache"]
     assert other["metrics"]["psnr/baseline"]["value"] != psnr["value"]
+
+
+def test_runs_sharing_loaded_components_load_once_and_match_fresh_loads(compose, tmp_path):
+    """A study lends one loaded pipeline to all its runs: same pixels as loading each time, and
+    an ablated run's surgery never reaches the shared UNet."""
+    from evalsuite.models.lazy import ComponentCache
+
+    def pixels(rec):
+        folder = Path(rec["samples"]["dir"])
+        return {p.name: decode_png(p).tobytes() for p in sorted(folder.glob("*.png"))}
+
+    fast = [*FAST, "dataset.limit=2", "metrics.paired_with=[baseline]"]
+    loaded = ComponentCache()
+    shared = [run(compose(*fast, f"paths.results_dir={tmp_path}/shared{i}", f"ablation={abl}"),
+                  components=loaded)
+              for i, abl in enumerate(["[]", "[shared_kv]", "[]"])]
+    assert loaded.loads == 1
+    fresh = run(compose(*fast, f"paths.results_dir={tmp_path}/fresh", "ablation=[shared_kv]"))
+    assert pixels(shared[1]) == pixels(fresh)
+    assert shared[1]["metrics"] == fresh["metrics"]
+    assert pixels(shared[0]) == pixels(shared[2])  # the surgery did not change the shared UNet
