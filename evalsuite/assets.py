@@ -98,6 +98,14 @@ class Asset:
 _OPENAI = "https://openaipublic.azureedge.net/clip/models"
 _HF = "https://huggingface.co"
 
+
+def _openai_clip(name: str, upstream_file: str, sha256: str, description: str) -> Asset:
+    """An OpenAI CLIP checkpoint: its URL names the file's sha256 (which OpenAI's loader
+    checks), and open_clip caches it in ``~/.cache/clip`` under the upstream file name."""
+    return Asset(name, f"{name}.pt", f"{_OPENAI}/{sha256}/{upstream_file}", sha256=sha256,
+                 fallbacks=(f"clip_cache={upstream_file}",), description=description)
+
+
 ASSETS: dict[str, Asset] = {
     a.name: a
     for a in [
@@ -121,18 +129,12 @@ ASSETS: dict[str, Asset] = {
               "open_clip_pytorch_model.bin",
               fallbacks=("hf:laion/CLIP-ViT-g-14-laion2B-s34B-b88K=open_clip_pytorch_model.bin",),
               description="open_clip ViT-g-14 laion2b_s34b_b88k; clip_score (BK-SDM, SnapFusion)"),
-        Asset("open_clip_vit_l14_openai", "open_clip_vit_l14_openai.pt",
-              f"{_OPENAI}/b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/"
-              "ViT-L-14.pt",
-              sha256="b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836",
-              fallbacks=("clip_cache=ViT-L-14.pt",),
-              description="OpenAI CLIP ViT-L/14 (TorchScript)"),
-        Asset("open_clip_vit_l14_336_openai", "open_clip_vit_l14_336_openai.pt",
-              f"{_OPENAI}/3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02/"
-              "ViT-L-14-336px.pt",
-              sha256="3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
-              fallbacks=("clip_cache=ViT-L-14-336px.pt",),
-              description="OpenAI CLIP ViT-L/14@336 (TorchScript); cmmd"),
+        _openai_clip("open_clip_vit_l14_openai", "ViT-L-14.pt",
+                     "b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836",
+                     "OpenAI CLIP ViT-L/14 (TorchScript)"),
+        _openai_clip("open_clip_vit_l14_336_openai", "ViT-L-14-336px.pt",
+                     "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
+                     "OpenAI CLIP ViT-L/14@336 (TorchScript); cmmd"),
     ]
 }
 

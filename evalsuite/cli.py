@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, str] = {
     "compare": "baseline vs. candidate record, per-metric tolerances; exit 1 on a regression",
     "report": "write the HTML report: tables, plots and image grids side by side",
     "study": "block-sensitivity study (SnapFusion): remove each block, rank by quality per ms",
+    "stats": "export the FID metrics' reference statistics (mu, sigma) as .npz files",
 }
 
 

@@ -15,6 +15,13 @@ them: the metric's class, version and parameters, the weight files' sha256, the 
 the images it scores (sample manifest, reference set, VAE) and the bootstrap settings. A
 re-run therefore recomputes only what changed, and does not even load the model when nothing
 did.
+
+Reference sets: in memory (``ReferenceSet``), read lazily (``CocoReference``, an image source
+itself), or imported statistics only (``StatsOnlyReference``). A reference's imported
+statistics (``reference.stats``: metric name -> ``.npz``) replace the reference features of
+that FID metric; metrics that need reference images a stats-only reference lacks are skipped
+with the reason. One INFO line per reference feature file says whether it was computed or
+reused (``reference statistics computed: ...`` / ``reference statistics reused: ...``).
 """
 
 from __future__ import annotations
@@ -28,16 +35,21 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from evalsuite import assets
+from evalsuite.data.coco_reference import CocoReference
 from evalsuite.data.prompts import PromptSet
-from evalsuite.data.reference import ReferenceSet
+from evalsuite.data.reference import (ReferenceSet, StatsOnlyReference, has_images,
+                                      reference_stats)
 from evalsuite.errors import EvalsuiteError, MissingAssetError
-from evalsuite.features.cache import FeatureCache
+from evalsuite.features.base import FeatureExtractor
+from evalsuite.features.cache import FeatureCache, FeatureFile
 from evalsuite.features.extract import FeaturePlan
 from evalsuite.features.passes import run_passes
 from evalsuite.features.sources import ArraySource, ImageSource, StoreSource
+from evalsuite.features.stats_file import ReferenceStats
 from evalsuite.io import JsonCache, sha256_json
 from evalsuite.metrics.base import DistributionMetric, Metric, PairedMetric, TextImageMetric
 from evalsuite.metrics.bootstrap import bootstrap_ci, supports_bootstrap
+from evalsuite.metrics.fid import FID
 from evalsuite.samples.store import SampleStore
 
 log = logging.getLogger(__name__)
@@ -49,7 +61,7 @@ PAIRINGS = ("baseline", "reconstruction")
 class Reconstruction:
     """Reference photographs, a VAE round trip (called lazily) and the VAE's identity."""
 
-    reference: ReferenceSet
+    reference: ReferenceSet | CocoReference
     reconstruct: Callable[[np.ndarray], np.ndarray]
     vae_identity: dict[str, Any]
 
@@ -87,12 +99,14 @@ class Inputs:
     paired: Mapping[str, ImageSource] = field(default_factory=dict)  # pairing -> same ids
     reconstruction: Reconstruction | None = None
     unavailable: Mapping[str, str] = field(default_factory=dict)  # pairing -> why not
+    reference_stats: Mapping[str, ReferenceStats] = field(default_factory=dict)  # metric -> file
 
 
 def evaluate(prompts: PromptSet, store: SampleStore, metrics: Mapping[str, Callable[[], Metric]], *,
              paired_with: Sequence[str] = (), baseline: SampleStore | None = None,
              reconstruction: Reconstruction | None = None,
-             reference: ImageSource | ReferenceSet | None = None, assets_dir: str = "assets",
+             reference: ImageSource | ReferenceSet | StatsOnlyReference | None = None,
+             assets_dir: str = "assets",
              allow_random_weights: bool = False, verify_assets: bool = True,
              batch_size: int = 16, cache_dir: str | Path | None = None, bootstrap: int = 0,
              bootstrap_seed: int = 0) -> EvalResult:
@@ -103,8 +117,9 @@ def evaluate(prompts: PromptSet, store: SampleStore, metrics: Mapping[str, Calla
             pairing in ``paired_with``, named ``<name>/<pairing>``.
         baseline: the un-ablated model's samples (same prompts and seeds), for ``baseline``.
         reconstruction: reference photographs and the model's VAE, for ``reconstruction``.
-        reference: the real images distribution metrics compare with; defaults to the
-            reconstruction's reference photographs when those are given.
+        reference: the real images distribution metrics compare with (and its imported
+            statistics, if any; a ``StatsOnlyReference`` has only those); defaults to the
+            reconstruction's reference photographs.
         cache_dir: where metric values, features and weight digests are cached; None
             disables caching.
     """
@@ -112,18 +127,22 @@ def evaluate(prompts: PromptSet, store: SampleStore, metrics: Mapping[str, Calla
     if unknown:
         raise ValueError(f"unknown pairings {sorted(unknown)}; known: {PAIRINGS}")
     ids = [p.id for p in prompts]
-    if isinstance(reference, ReferenceSet):
-        reference = ArraySource.from_reference(reference)
     if reference is None and reconstruction is not None:
-        reference = ArraySource.from_reference(reconstruction.reference)
+        reference = reconstruction.reference
+    no_recon = "no reference set to reconstruct"
+    if reconstruction is not None and not has_images(reconstruction.reference):
+        no_recon = (f"reference {reconstruction.reference.name} has only imported statistics, "
+                    "no photographs to reconstruct")
+        reconstruction = None
     inputs = Inputs(
         samples=StoreSource(store, ids), texts={p.id: p.text for p in prompts},
-        reference=reference,
+        reference=ArraySource.from_reference(reference) if has_images(reference) else None,
         paired={"baseline": StoreSource(baseline, ids)} if baseline is not None else {},
         reconstruction=reconstruction,
         unavailable={"baseline": "no baseline: this run applies no ablation, so it is its own "
                                  "baseline",
-                     "reconstruction": "no reference set to reconstruct"})
+                     "reconstruction": no_recon},
+        reference_stats=reference_stats(reference))
     opts = EvalOptions(assets_dir, allow_random_weights, verify_assets, "skip", batch_size,
                        cache_dir, bootstrap, bootstrap_seed)
     return evaluate_sources(inputs, metrics, paired_with, opts)
@@ -138,7 +157,8 @@ class _Job:
     pairing: str | None
     key: str
     weights: dict[str, assets.ResolvedAsset | None]
-    feature_keys: tuple[str, str] | None = None  # (samples, reference) for distribution metrics
+    # (samples, reference) feature keys of a distribution metric; reference None: imported
+    feature_keys: tuple[str, str | None] | None = None
 
 
 def evaluate_sources(inputs: Inputs, metrics: Mapping[str, Callable[[], Metric]],
@@ -149,20 +169,28 @@ def evaluate_sources(inputs: Inputs, metrics: Mapping[str, Callable[[], Metric]]
     cache = JsonCache(Path(opts.cache_dir) / "metrics" if opts.cache_dir else None)
     jobs = _plan(inputs, metrics, paired_with, opts, res, cache)
     plan = FeaturePlan(FeatureCache(Path(opts.cache_dir) / "features" if opts.cache_dir else None))
+    ref_requests: dict[str, FeatureExtractor] = {}
     for job in jobs:
         job.metric.prepare(job.weights)
         if isinstance(job.metric, DistributionMetric):
-            assert inputs.reference is not None
             ex = job.metric.extractor
-            job.feature_keys = (plan.request("samples", inputs.samples, ex),
-                                plan.request("reference", inputs.reference, ex))
+            ref_key = None
+            if not _imports_stats(job.metric):
+                assert inputs.reference is not None
+                ref_key = plan.request("reference", inputs.reference, ex)
+                ref_requests[ref_key] = ex
+            job.feature_keys = (plan.request("samples", inputs.samples, ex), ref_key)
     res.features_cached = plan.cached()
+    to_compute = _log_reused(plan, inputs.reference, ref_requests)
     _run_passes(inputs, jobs, plan, opts.batch_size)
+    _log_computed(plan, inputs.reference, ref_requests, to_compute)
     for job in jobs:
         try:
             if job.feature_keys is not None:
                 assert isinstance(job.metric, DistributionMetric)
-                job.metric.update_from_files(*(plan.file(k) for k in job.feature_keys))
+                gen_key, ref_key = job.feature_keys
+                job.metric.update_from_files(plan.file(gen_key),
+                                             plan.file(ref_key) if ref_key else None)
             value = _compute(job.metric, opts)
         except EvalsuiteError as e:
             if opts.on_error == "raise":
@@ -177,6 +205,56 @@ def evaluate_sources(inputs: Inputs, metrics: Mapping[str, Callable[[], Metric]]
     res.metrics = dict(sorted(res.metrics.items()))
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _imports_stats(metric: Metric) -> bool:
+    return isinstance(metric, FID) and metric.imported_stats is not None
+
+
+def _source_name(source: ImageSource | None) -> str:
+    return str(getattr(source, "name", None) or getattr(source, "dir", None) or "reference")
+
+
+def _log_reused(plan: FeaturePlan, reference: ImageSource | None,
+                requests: Mapping[str, FeatureExtractor]) -> set[str]:
+    """Log the reference feature files found in the cache; return the keys still to compute."""
+    missing = {r.key for r in plan.missing("reference")}
+    for key, ex in requests.items():
+        if key not in missing:
+            f = plan.file(key)
+            log.info("reference statistics reused: %s %s (%d images) -> %s",
+                     _source_name(reference), ex.name, f.n, f.path)
+    return missing
+
+
+def _log_computed(plan: FeaturePlan, reference: ImageSource | None,
+                  requests: Mapping[str, FeatureExtractor], keys: set[str]) -> None:
+    for key in sorted(keys):
+        f = plan.file(key)
+        log.info("reference statistics computed: %s %s (%d images) -> %s",
+                 _source_name(reference), requests[key].name, f.n, f.path)
+
+
+def reference_features(reference: ImageSource, metrics: Mapping[str, DistributionMetric],
+                       opts: EvalOptions) -> dict[str, FeatureFile]:
+    """Features of ``reference`` for each metric's extractor, through the feature cache.
+
+    Resolves and binds each metric's weights, computes what the cache lacks in one pass and
+    logs, per feature file, whether it was computed or reused (as ``evaluate_sources`` does).
+    Returns metric name -> ``FeatureFile`` (``evalsuite stats`` exports their statistics).
+    """
+    digests = Path(opts.cache_dir) / "sha256.json" if opts.cache_dir else None
+    plan = FeaturePlan(FeatureCache(Path(opts.cache_dir) / "features" if opts.cache_dir else None))
+    keys: dict[str, str] = {}
+    requests: dict[str, FeatureExtractor] = {}
+    for name, metric in metrics.items():
+        metric.prepare(_resolve_weights(metric, opts, digests))
+        keys[name] = plan.request("reference", reference, metric.extractor)
+        requests[keys[name]] = metric.extractor
+    to_compute = _log_reused(plan, reference, requests)
+    plan.run_pass({"reference": reference}, opts.batch_size, desc="reference")
+    _log_computed(plan, reference, requests, to_compute)
+    return {name: plan.file(key) for name, key in keys.items()}
 
 
 def _compute(metric: Metric, opts: EvalOptions) -> dict[str, Any]:
@@ -202,7 +280,35 @@ def _resolve_weights(metric: Metric, opts: EvalOptions,
     return found
 
 
-def _unavailable(inputs: Inputs, metric: Metric, pairing: str | None) -> str | None:
+def attach_reference_stats(name: str, metric: Metric,
+                           stats: Mapping[str, ReferenceStats]) -> None:
+    """Give metric ``name`` its imported statistics, if ``stats`` has a file for it.
+
+    Raises ``EvalsuiteError`` when the file cannot serve it: the metric is not an FID (KID
+    and CMMD need every reference feature, not a mean and covariance), or its dims differ.
+    """
+    if name not in stats:
+        return
+    if not isinstance(metric, FID):
+        raise EvalsuiteError(f"reference.stats.{name}: imported statistics (mu, sigma) serve "
+                             f"FID metrics only; {name} ({type(metric).__name__}) needs the "
+                             "reference images' features")
+    metric.use_reference_stats(stats[name])
+
+
+def check_reference_stats(stats: Mapping[str, ReferenceStats],
+                          metrics: Mapping[str, Callable[[], Metric]]) -> None:
+    """Fail early (before generation) if an imported statistics file cannot serve its metric.
+
+    A file for a metric that is not configured is not an error (``evaluate`` logs it): the
+    reference option may be shared by runs with other metric sets.
+    """
+    for name in stats:
+        if name in metrics:
+            attach_reference_stats(name, metrics[name](), stats)
+
+
+def _unavailable(inputs: Inputs, name: str, metric: Metric, pairing: str | None) -> str | None:
     """Why ``metric`` cannot run on ``inputs`` (None: it can)."""
     if pairing == "reconstruction":
         return None if inputs.reconstruction else inputs.unavailable.get(pairing, "no reference")
@@ -211,19 +317,33 @@ def _unavailable(inputs: Inputs, metric: Metric, pairing: str | None) -> str | N
             pairing, f"no {pairing} images to pair with")
     if isinstance(metric, TextImageMetric) and inputs.texts is None:
         return "no prompts for the images (give a prompts file)"
-    if isinstance(metric, DistributionMetric) and inputs.reference is None:
+    if isinstance(metric, DistributionMetric) and inputs.reference is None \
+            and name not in inputs.reference_stats:
+        if inputs.reference_stats:
+            fix = (f"reference images or a statistics file of its own (+reference.stats.{name}"
+                   "=<.npz>)" if isinstance(metric, FID) else "reference images (imported "
+                   "statistics serve FID only)")
+            return (f"the reference has imported statistics only (for "
+                    f"{', '.join(inputs.reference_stats)}), no images: {name} needs {fix}")
         return "no reference images to compare the distribution with"
     return None
+
+
+def _images_described(reference: Any) -> dict[str, Any]:
+    """A reference's description without its imported statistics (they change no pixel)."""
+    return {k: v for k, v in reference.describe().items() if k != "stats"}
 
 
 def _input_identity(inputs: Inputs, metric: Metric, pairing: str | None) -> Any:
     if pairing == "reconstruction":
         assert inputs.reconstruction is not None
-        return {"reference": inputs.reconstruction.reference.describe(),
+        return {"reference": _images_described(inputs.reconstruction.reference),
                 "vae": inputs.reconstruction.vae_identity}
     ident: dict[str, Any] = {"samples": inputs.samples.identity()}
     if pairing is not None:
         ident[pairing] = inputs.paired[pairing].identity()
+    elif isinstance(metric, FID) and metric.imported_stats is not None:
+        ident["reference"] = {"imported_stats": metric.imported_stats.sha256}
     elif isinstance(metric, DistributionMetric):
         assert inputs.reference is not None
         ident["reference"] = inputs.reference.identity()
@@ -239,13 +359,26 @@ def _plan(inputs: Inputs, metrics: Mapping[str, Callable[[], Metric]], paired_wi
     digests = Path(opts.cache_dir) / "sha256.json" if opts.cache_dir else None
     jobs: list[_Job] = []
     missing: list[str] = []
+    for name in inputs.reference_stats:
+        if name not in metrics:
+            log.warning("reference.stats.%s: no metric %s in this run (metrics: %s); the file "
+                        "is not used", name, name, ", ".join(metrics) or "none")
     for name, factory in metrics.items():
         first = factory()
         pairings: list[str | None] = list(paired_with) if isinstance(first, PairedMetric) else [None]
         for k, pairing in enumerate(pairings):
             full = f"{name}/{pairing}" if pairing else name
             metric = first if k == 0 else factory()
-            why = _unavailable(inputs, metric, pairing)
+            try:
+                if pairing is None:
+                    attach_reference_stats(name, metric, inputs.reference_stats)
+            except EvalsuiteError as e:
+                if opts.on_error == "raise":
+                    raise
+                log.warning("skipping metric %s: %s", full, e)
+                res.skipped[full] = str(e)
+                continue
+            why = _unavailable(inputs, name, metric, pairing)
             if why:
                 log.info("skipping %s: %s", full, why)
                 res.skipped[full] = why

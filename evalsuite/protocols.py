@@ -62,7 +62,8 @@ def _covers(outer: str, inner: str) -> bool:
 def protocol_fields(cfg: DictConfig, prompts: Any | None, reference: Any | None) -> dict[str, Any]:
     """The protocol's field values of this run (see the module docstring)."""
     spec = cfg.protocol
-    fields: dict[str, Any] = {}
+    # What was evaluated (samples, or a decoder's reconstructions) is always part of it.
+    fields: dict[str, Any] = {"task": cfg.get("task", "generate")}
     for path in spec.fields:
         node = OmegaConf.select(cfg, path, default=_ABSENT)
         if node is _ABSENT:

@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from evalsuite.config.build import build
 from evalsuite.errors import EvalsuiteError
-from evalsuite.evaluate import Reconstruction, evaluate
+from evalsuite.data.reference import reference_stats
+from evalsuite.evaluate import Reconstruction, check_reference_stats, evaluate
 from evalsuite.io import JsonCache, atomic_create_bytes, sha256_json
 from evalsuite.models.lazy import ComponentCache, LazyGenerator, LazyModel
 from evalsuite.models.schedulers import check_sampler
@@ -148,14 +149,17 @@ def _plan(cfg: DictConfig, overrides: Sequence[str] = (),
     # A metric with a bad parameter fails here, before anything is written.
     probes = [factory() for factory in metric_factories.values()]
     paired_with = list(cfg.metrics.paired_with)
-    reference = (build(cfg.reference, "reference")
-                 if _needs_reference(probes, paired_with) else None)
+    results = check_writable(cfg.paths.results_dir)
+    reference = None
+    if _needs_reference(probes, paired_with):
+        # cache_dir: a large image folder's content hash is remembered, not recomputed per run
+        reference = build(cfg.reference, "reference", cache_dir=str(results / "cache"))
+        check_reference_stats(reference_stats(reference), metric_factories)
     protocol = protocol_record(cfg, prompts, reference, overrides)
     if protocol["modified"]:
         log.warning("protocol %s is modified by %s: the record says so, and its numbers are not "
                     "comparable with the published protocol's", protocol["name"],
                     "; ".join(protocol["modified"]))
-    results = check_writable(cfg.paths.results_dir)
     if cfg.threads:
         import torch
 
@@ -245,7 +249,7 @@ def _run_task(cfg: DictConfig, choices: dict[str, Any] | None,
     if cfg.task == "reconstruction":
         from evalsuite.reconstruction import run_reconstruction
 
-        return run_reconstruction(cfg, choices)
+        return run_reconstruction(cfg, choices, overrides)
     raise EvalsuiteError(f"task={cfg.task!r}; choose generate or reconstruction")
 
 

@@ -19,7 +19,7 @@ from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.attention_processor import Attention
 from torch import nn
 
-from evalsuite.ablations.base import AblationSpec, Layout, iter_transformer_blocks
+from evalsuite.ablations.base import AblationSpec, TransformerLevelsSpec, iter_transformer_blocks
 
 # ----------------------------------------------------------------------------------------------
 # Processor
@@ -159,7 +159,7 @@ class CrossAttnOnlyBlock(nn.Module):
 
 
 @dataclass(frozen=True)
-class NoSelfAttention(AblationSpec):
+class NoSelfAttention(TransformerLevelsSpec):
     """Remove self-attention, keep cross-attention and the FFN, at the given levels.
 
     MobileDiffusion removes SA at 32x32 and the outer 16x16 (keeping CA). Weight rule: the
@@ -167,20 +167,8 @@ class NoSelfAttention(AblationSpec):
     """
 
     name = "no_sa_highres"
+    acts_as = "remove self-attention from"
     levels: tuple[int, ...] = (1, 2)
-
-    def check_params(self) -> None:
-        self.require_levels("levels", self.levels)
-
-    def target_levels(self) -> dict[str, set[int]]:
-        return {"levels": set(self.levels)}
-
-    def validate(self, unet_config: dict[str, Any]) -> None:
-        self.check_levels_exist("levels", self.levels, unet_config)
-        layout = Layout.of(unet_config)
-        for level in self.levels:
-            if not layout.has_transformers(level):
-                raise self.error("levels", f"level {level} has no transformer blocks to remove self-attention from")
 
     def apply(self, unet: nn.Module) -> None:
         changed = 0
@@ -199,32 +187,38 @@ class NoSelfAttention(AblationSpec):
 # Shared K/V and ReLU attention
 
 
-def _check_kinds(spec: AblationSpec, self_attention: Any, cross_attention: Any) -> None:
-    spec.require_bool("self_attention", self_attention)
-    spec.require_bool("cross_attention", cross_attention)
-    if not (self_attention or cross_attention):
-        raise spec.error("self_attention", "self_attention and cross_attention are both false: nothing to change")
+@dataclass(frozen=True)
+class AttentionKindsSpec(AblationSpec):
+    """Base of the ablations that change self- and/or cross-attention layers alike."""
+
+    self_attention: bool = True
+    cross_attention: bool = True
+
+    def check_params(self) -> None:
+        self.require_bool("self_attention", self.self_attention)
+        self.require_bool("cross_attention", self.cross_attention)
+        if not (self.self_attention or self.cross_attention):
+            raise self.error("self_attention", "self_attention and cross_attention are both false: nothing to change")
+
+    def targets(self, unet: nn.Module) -> list[tuple[str, Attention]]:
+        """(path, Attention) of the selected kinds; an error if other ablations left none."""
+        found = list(_iter_attention(unet, self.self_attention, self.cross_attention))
+        if not found:
+            raise self.error("self_attention" if self.self_attention else "cross_attention", "no attention layers left")
+        return found
 
 
 @dataclass(frozen=True)
-class SharedKV(AblationSpec):
+class SharedKV(AttentionKindsSpec):
     """One projection for keys and values (MobileDiffusion: -5% parameters, no quality loss).
 
     Weight rule: the shared projection is the key projection ``W_k``; ``W_v`` is dropped.
     """
 
     name = "shared_kv"
-    self_attention: bool = True
-    cross_attention: bool = True
-
-    def check_params(self) -> None:
-        _check_kinds(self, self.self_attention, self.cross_attention)
 
     def apply(self, unet: nn.Module) -> None:
-        targets = list(_iter_attention(unet, self.self_attention, self.cross_attention))
-        if not targets:
-            raise self.error("self_attention" if self.self_attention else "cross_attention", "no attention layers left")
-        for path, attn in targets:
+        for path, attn in self.targets(unet):
             if attn.to_v is not None and attn.to_v.weight.shape != attn.to_k.weight.shape:
                 raise self.error("cross_attention", f"{path}: to_k and to_v shapes differ, cannot share")
             attn.to_v = None
@@ -232,7 +226,7 @@ class SharedKV(AblationSpec):
 
 
 @dataclass(frozen=True)
-class ReluAttention(AblationSpec):
+class ReluAttention(AttentionKindsSpec):
     """Softmax replaced by ReLU attention, ``(ReLU(QK^T/sqrt(d)) / L_k) V`` (no weight change).
 
     MobileDiffusion obtains it by fine-tuning; on pretrained softmax weights, zero-shot quality
@@ -240,15 +234,7 @@ class ReluAttention(AblationSpec):
     """
 
     name = "relu_attention"
-    self_attention: bool = True
-    cross_attention: bool = True
-
-    def check_params(self) -> None:
-        _check_kinds(self, self.self_attention, self.cross_attention)
 
     def apply(self, unet: nn.Module) -> None:
-        targets = list(_iter_attention(unet, self.self_attention, self.cross_attention))
-        if not targets:
-            raise self.error("self_attention" if self.self_attention else "cross_attention", "no attention layers left")
-        for _, attn in targets:
+        for _, attn in self.targets(unet):
             _update_processor(attn, relu=True)

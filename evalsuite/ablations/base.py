@@ -111,6 +111,33 @@ class AblationSpec:
 
 
 @dataclass(frozen=True)
+class TransformerLevelsSpec(AblationSpec):
+    """Base of ablations that change the transformer blocks at a list of levels (``levels``).
+
+    Shares their parameter checks: the levels are powers of two, exist in the UNet and hold
+    transformer blocks. Subclasses set their own default ``levels`` and say in ``acts_as``
+    what they do to the blocks, for the error message.
+    """
+
+    #: completes "level N has no transformer blocks to ...".
+    acts_as: ClassVar[str] = "change"
+    levels: tuple[int, ...] = (1,)
+
+    def check_params(self) -> None:
+        self.require_levels("levels", self.levels)
+
+    def target_levels(self) -> dict[str, set[int]]:
+        return {"levels": set(self.levels)}
+
+    def validate(self, unet_config: Mapping[str, Any]) -> None:
+        self.check_levels_exist("levels", self.levels, unet_config)
+        layout = Layout.of(unet_config)
+        for level in self.levels:
+            if not layout.has_transformers(level):
+                raise self.error("levels", f"level {level} has no transformer blocks to {self.acts_as}")
+
+
+@dataclass(frozen=True)
 class Layout:
     """The stage structure of a UNet2DConditionModel, derived from its config."""
 

@@ -11,13 +11,22 @@ from typing import Any
 
 from torch import nn
 
-from evalsuite.ablations.base import CROSS_DOWN, CROSS_MID, CROSS_UP, PLAIN_DOWN, PLAIN_UP, AblationSpec, Layout
+from evalsuite.ablations.base import (
+    CROSS_DOWN,
+    CROSS_MID,
+    CROSS_UP,
+    PLAIN_DOWN,
+    PLAIN_UP,
+    AblationSpec,
+    Layout,
+    TransformerLevelsSpec,
+)
 from evalsuite.ablations.blocks import RemovedTransformer
 from evalsuite.ablations.config_edit import Sources, drop_innermost_stages
 
 
 @dataclass(frozen=True)
-class NoTransformer(AblationSpec):
+class NoTransformer(TransformerLevelsSpec):
     """Remove whole transformer blocks (SA + CA + FFN) at the given levels.
 
     Down/up stages become ``DownBlock2D`` / ``UpBlock2D`` through the config (their resnets
@@ -28,20 +37,8 @@ class NoTransformer(AblationSpec):
 
     name = "no_transformer_highres"
     config_level = True
+    acts_as = "remove"
     levels: tuple[int, ...] = (1,)
-
-    def check_params(self) -> None:
-        self.require_levels("levels", self.levels)
-
-    def target_levels(self) -> dict[str, set[int]]:
-        return {"levels": set(self.levels)}
-
-    def validate(self, unet_config: dict[str, Any]) -> None:
-        self.check_levels_exist("levels", self.levels, unet_config)
-        layout = Layout.of(unet_config)
-        for level in self.levels:
-            if not layout.has_transformers(level):
-                raise self.error("levels", f"level {level} has no transformer blocks to remove")
 
     def edit_config(self, config: dict[str, Any], sources: Sources) -> None:
         layout = Layout.of(config)

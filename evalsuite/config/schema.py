@@ -254,6 +254,18 @@ class ScoreConfig:
 
 
 @dataclass
+class StatsSettings:
+    out_dir: str = MISSING  # where <reference name>-<metric>.npz files are written
+
+
+@dataclass
+class StatsRootConfig(Config):
+    """The root config of ``evalsuite stats``: the run config plus ``stats``."""
+
+    stats: StatsSettings = field(default_factory=StatsSettings)
+
+
+@dataclass
 class AssetsRootConfig:
     """The root config of ``evalsuite assets``: which metrics' weights to list or fetch."""
 
@@ -269,6 +281,7 @@ def register_configs() -> None:
     cs.store(name="config_schema", node=Config)
     cs.store(name="score_schema", node=ScoreConfig)
     cs.store(name="assets_schema", node=AssetsRootConfig)
+    cs.store(name="stats_schema", node=StatsRootConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="sampler", name="sampler_schema", node=SamplerConfig)
     cs.store(group="dataset", name="dataset_schema", node=DatasetConfig)

@@ -29,16 +29,27 @@ def _open_text(path: str | None, what: str) -> tuple[Path, str]:
         raise EvalsuiteError(f"{what} file {p} could not be read as UTF-8 text: {e}") from e
 
 
+def _fields(row: dict[str, Any]) -> list[str]:
+    """A row's field names for messages (csv keeps the extra cells of a long row under None)."""
+    return sorted(str(k) for k in row if k is not None)
+
+
 def _rows_to_prompts(rows: Iterable[dict[str, Any]], text_field: str, id_field: str | None,
                      category_field: str | None, where: Path) -> tuple[Prompt, ...]:
     prompts = []
     for i, row in enumerate(rows, start=1):
         if text_field not in row:
             raise EvalsuiteError(f"{where}: row {i} has no field {text_field!r} "
-                                 f"(fields: {sorted(row)}); set dataset.text_field")
+                                 f"(fields: {_fields(row)}); set dataset.text_field")
         text = " ".join(str(row[text_field]).split())
         if not text:
             continue
+        # A missing id cell (csv gives None for a short row) must not become the id "None";
+        # whether an id is safe as a file name is checked by PromptSet.
+        if id_field and row.get(id_field) in (None, ""):
+            raise EvalsuiteError(f"{where}: row {i} has no value in the id field {id_field!r} "
+                                 f"(fields: {_fields(row)}); set dataset.id_field, or leave it "
+                                 "unset to number the prompts by row")
         pid = str(row[id_field]) if id_field else f"{i:05d}"
         meta = {"category": str(row[category_field])} if category_field and row.get(category_field) else {}
         prompts.append(Prompt(pid, text, meta))

@@ -3,6 +3,10 @@
 A prompt's id, not its position, is what the rest of the suite keys on: its seed is derived
 from the run seed and the id, its image is stored under the id, and paired metrics match
 images by id. Reordering a file therefore changes nothing but the manifest hash.
+
+Because images are stored under their ids, a prompt set refuses, when it is made, any id that
+is not a safe file name (``evalsuite.samples.store.id_problem``): ids from CSV, JSONL, manifest
+and COCO files can never name a path outside the sample store's folder.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any, Iterator, Sequence
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import sha256_json
+from evalsuite.samples.store import check_ids
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ class PromptSet:
         if len(set(ids)) != len(ids):
             dup = sorted({i for i in ids if ids.count(i) > 1})[:5]
             raise EvalsuiteError(f"prompt set '{self.name}' has duplicate ids {dup}")
+        check_ids(ids, f"prompt set '{self.name}' from {self.source}",
+                  "For CSV and JSONL files, leaving dataset.id_field unset numbers the prompts "
+                  "by row instead.")
 
     def __len__(self) -> int:
         return len(self.prompts)

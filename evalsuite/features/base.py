@@ -10,6 +10,12 @@ type); it is part of every feature-cache key.
 
 Weights are resolved by the caller (``bind``) and loaded only when features must actually be
 computed (``load``), so a run whose features are all cached never builds a network.
+
+An optional evaluation resize (``set_eval_resize``: ``squash`` or ``center_crop`` to a square
+of ``size`` pixels, ``features.resize.resize_square``) runs on each uint8 image before the
+extractor's own preprocessing, on generated and reference images alike. It is part of
+``params()`` (so of the feature-cache key) when set, and absent when not, so extractors
+without it keep their identities. Images already at ``size`` x ``size`` pass unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from evalsuite.errors import ConfigError
+from evalsuite.features import resize
 from evalsuite.io import sha256_json
 
 if TYPE_CHECKING:
@@ -52,6 +60,40 @@ class FeatureExtractor(ABC):
         self.device = device
         self._weights: dict[str, ResolvedAsset | None] | None = None
         self._model: Any = None
+        self.eval_resize: tuple[str, int] | None = None  # (mode, size), see set_eval_resize
+
+    def set_eval_resize(self, mode: str | None, size: int | None, owner: str = "") -> None:
+        """Resize every image to a ``size`` square (``squash`` / ``center_crop``) first.
+
+        None (or ``"none"``) with no size: no resize. Bad values raise ``ConfigError``
+        naming ``owner`` and the parameter (``resize=`` / ``size=``).
+        """
+        where = f"{owner}: " if owner else ""
+        checked = resize.check_square_resize(mode, size, where)
+        if checked is None:
+            if size is not None:
+                raise ConfigError(f"{where}size={size} is given without resize; set "
+                                  "resize=squash or resize=center_crop, or drop size")
+            self.eval_resize = None
+        else:
+            assert size is not None
+            self.eval_resize = (checked, int(size))
+
+    def resize_params(self) -> dict[str, Any]:
+        """The evaluation resize for ``params()`` ({} when there is none)."""
+        if self.eval_resize is None:
+            return {}
+        mode, size = self.eval_resize
+        return {"eval_resize": {"mode": mode, "size": size,
+                                "method": "PIL bicubic (antialiased) on uint8, before the "
+                                          "extractor's preprocessing; images already "
+                                          f"{size}x{size} unchanged"}}
+
+    def _prepare(self, image: np.ndarray) -> np.ndarray:
+        """The evaluation resize (if any), then ``preprocess``."""
+        if self.eval_resize is not None:
+            image = resize.resize_square(image, *self.eval_resize)
+        return self.preprocess(image)
 
     @abstractmethod
     def params(self) -> dict[str, Any]:
@@ -116,7 +158,7 @@ class FeatureExtractor(ABC):
         out = []
         with torch.inference_mode():
             for start in range(0, len(images), mb):
-                inputs = [self.preprocess(im) for im in images[start:start + mb]]
+                inputs = [self._prepare(im) for im in images[start:start + mb]]
                 if len({x.shape for x in inputs}) != 1:
                     raise ValueError(f"{self.name}: inputs of one micro-batch differ in shape")
                 batch = np.zeros((mb, *inputs[0].shape), dtype=np.float32)

@@ -28,7 +28,9 @@ def _is_torchscript(path: str) -> bool:
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as z:
-        return any("/code/" in n or n.startswith("code/") for n in z.namelist()[:50])
+        # The whole listing: torch 2 writes the tensors (data/...) before code/, so a prefix
+        # of it misses the code of any model with more than a few dozen tensors.
+        return any("/code/" in n or n.startswith("code/") for n in z.namelist())
 
 
 def load_open_clip(model_name: str, pretrained: str, path: str | None) -> Any:
@@ -70,7 +72,7 @@ class CLIPImageEmbedding(FeatureExtractor):
         return {"model": self.model_name, "pretrained": self.pretrained,
                 "resolution": self.size, "dims": self.dims,
                 "resize": resize.PROTOCOLS["cmmd_bicubic"],
-                "embedding": "image embedding, L2-normalised"}
+                "embedding": "image embedding, L2-normalised", **self.resize_params()}
 
     def required_assets(self) -> list[str]:
         return [assets.open_clip_asset_name(self.model_name, self.pretrained)]

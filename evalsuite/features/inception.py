@@ -86,7 +86,7 @@ class PytorchFIDInception(FeatureExtractor):
         return {"network": "pytorch-fid FID Inception v3 (TF 2015-12-05 port)",
                 "layer": LAYER_NAMES[self.dims], "dims": self.dims,
                 "resize": resize.PROTOCOLS["pytorch_fid_bilinear"],
-                "decode": "8-bit RGB (RGBA/L/P converted to RGB)"}
+                "decode": "8-bit RGB (RGBA/L/P converted to RGB)", **self.resize_params()}
 
     def required_assets(self) -> list[str]:
         return [PYTORCH_FID_ASSET]
@@ -132,7 +132,7 @@ class CleanFIDInception(FeatureExtractor):
         return {"network": "clean-fid TorchScript Inception v3 (StyleGAN2-ADA)",
                 "layer": "pool3 (2048)", "dims": 2048, "mode": self.mode,
                 "resize": resize.PROTOCOLS[proto], "normalize": "(x - 128) / 128",
-                "decode": "8-bit RGB (RGBA/L/P converted to RGB)"}
+                "decode": "8-bit RGB (RGBA/L/P converted to RGB)", **self.resize_params()}
 
     def required_assets(self) -> list[str]:
         return [CLEAN_FID_ASSET]

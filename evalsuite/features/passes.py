@@ -5,7 +5,8 @@
    features of every role present are computed. When the paired images are also the
    reference set, their features are computed here, so each of them is decoded once.
 2. The reference set, if its features are still missing, together with the VAE round trip
-   of the reconstruction pairing when that uses the same photographs.
+   of the reconstruction pairing when that uses the same photographs. The reference may read
+   its photographs lazily (the COCO reference): only one batch is decoded at a time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.features.extract import Consumer, FeaturePlan
-from evalsuite.features.sources import ArraySource, ImageSource
+from evalsuite.features.sources import ImageSource
 
 
 def _groups(*sides: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
@@ -59,12 +60,13 @@ def text_consumer(metrics: Sequence[Any], texts: Mapping[str, str]) -> Consumer:
 
 def reconstruction_consumer(metrics: Sequence[Any],
                             reconstruct: Callable[[np.ndarray], np.ndarray]) -> Consumer:
-    """Feed ``metric.update(vae_round_trip(photos), photos)``."""
+    """Feed ``metric.update(vae_round_trip(photos), photos)``; photographs of different sizes
+    (a reference kept at its stored sizes) go through the VAE one by one."""
     def feed(ids: Sequence[str], images: Mapping[str, list[np.ndarray]]) -> None:
-        batch = np.stack(images["reconstruction"])
-        out = reconstruct(batch)
-        for m in metrics:
-            m.update(out, batch)
+        for (batch,) in _groups(images["reconstruction"]):
+            out = reconstruct(batch)
+            for m in metrics:
+                m.update(out, batch)
     return Consumer(("reconstruction",), feed)
 
 
@@ -72,7 +74,7 @@ def run_passes(plan: FeaturePlan, batch_size: int, samples: ImageSource,
                paired: Mapping[str, tuple[ImageSource, Sequence[Any]]],
                text: tuple[Mapping[str, str], Sequence[Any]] | None,
                reference: ImageSource | None,
-               reconstruction: tuple[ArraySource, Callable, Sequence[Any]] | None) -> None:
+               reconstruction: tuple[ImageSource, Callable, Sequence[Any]] | None) -> None:
     """Run the passes (see the module docstring).
 
     Args:

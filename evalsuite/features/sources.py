@@ -5,7 +5,11 @@ The identity is what feature caches are keyed by, so it must change whenever any
 - ``ArraySource``: the sha256 of the pixels and ids (a ``ReferenceSet``);
 - ``FolderSource``: the sha256 over (file name, file sha256) of every image in the folder.
   Hashing a large folder takes a while, so the result is remembered under the folder's
-  (name, size, mtime) listing: an unchanged folder is only ``stat``-ed.
+  (name, size, mtime) listing: an unchanged folder is only ``stat``-ed (``folder_digest``,
+  which the COCO reference set uses for its image files too).
+
+A reference set that reads its images lazily (``evalsuite.data.coco_reference``) is an image
+source itself; ``ArraySource.from_reference`` passes it through unchanged.
 """
 
 from __future__ import annotations
@@ -61,9 +65,17 @@ class ArraySource:
         self._describe = describe
 
     @classmethod
-    def from_reference(cls, ref: Any) -> "ArraySource":
-        """Wrap an ``evalsuite.data.reference.ReferenceSet``."""
-        return cls(ref.name, ref.ids, ref.images, ref.describe())
+    def from_reference(cls, ref: Any) -> "ImageSource":
+        """Wrap an in-memory ``evalsuite.data.reference.ReferenceSet``; a reference that is an
+        image source already (reads lazily: the COCO reference) is returned as is.
+
+        The identity is the set's ``describe()`` without its imported statistics: those files
+        do not change a pixel, so they must not change the feature-cache key.
+        """
+        if callable(getattr(ref, "read", None)) and callable(getattr(ref, "identity", None)):
+            return ref
+        described = {k: v for k, v in ref.describe().items() if k != "stats"}
+        return cls(ref.name, ref.ids, ref.images, described)
 
     def read(self, image_id: str) -> np.ndarray:
         return self.images[self._index[image_id]]
@@ -99,12 +111,22 @@ class FolderSource:
 
     def identity(self) -> dict[str, Any]:
         if self._identity is None:
-            listing = [(p.name, st.st_size, st.st_mtime_ns)
-                       for p in self.files.values() for st in [p.stat()]]
-            stamp = sha256_json({"dir": str(self.dir.resolve()), "files": listing})
-            digest = self._cache.get(stamp)
-            if digest is None:
-                digest = sha256_json([(p.name, sha256_file(p)) for p in self.files.values()])
-                self._cache.put(stamp, digest)
+            digest = folder_digest(self.dir, [p.name for p in self.files.values()], self._cache)
             self._identity = {"kind": "folder", "sha256": digest, "n": len(self.ids)}
         return self._identity
+
+
+def folder_digest(folder: Path, names: Sequence[str], cache: JsonCache) -> str:
+    """sha256 over (name, file sha256) of the files ``names`` (relative to ``folder``), in order.
+
+    The digest is remembered in ``cache`` under the files' (name, size, mtime) listing, so an
+    unchanged set of files is only ``stat``-ed; any change to a listed file rehashes.
+    """
+    listing = [(name, st.st_size, st.st_mtime_ns) for name in names
+               for st in [(folder / name).stat()]]
+    stamp = sha256_json({"dir": str(folder.resolve()), "files": listing})
+    digest = cache.get(stamp)
+    if digest is None:
+        digest = sha256_json([(name, sha256_file(folder / name)) for name in names])
+        cache.put(stamp, digest)
+    return digest

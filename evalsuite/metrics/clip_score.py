@@ -19,6 +19,7 @@ from PIL import Image
 
 from evalsuite import assets
 from evalsuite.errors import ConfigError, EvalsuiteError
+from evalsuite.features.clip import load_open_clip
 from evalsuite.metrics.base import MetricResult, TextImageMetric, check_images
 
 if TYPE_CHECKING:
@@ -41,7 +42,9 @@ def scale_cosines(cos: np.ndarray, scale: str) -> float:
 class CLIPScore(TextImageMetric):
     """Mean image-text cosine similarity under an open_clip model."""
 
-    name, version, higher_is_better = "clip_score", "1", True
+    # version 2: OpenAI-tag models are built with QuickGELU (their values changed) and OpenAI's
+    # TorchScript files are read.
+    name, version, higher_is_better = "clip_score", "2", True
 
     def __init__(self, model_name: str = "ViT-g-14", pretrained: str = "laion2b_s34b_b88k",
                  scale: str = "cosine", device: str = "cpu") -> None:
@@ -64,15 +67,19 @@ class CLIPScore(TextImageMetric):
 
     def prepare(self, weights: Mapping[str, "ResolvedAsset | None"]) -> None:
         import open_clip
-        import torch
+        from open_clip.transform import PreprocessCfg, image_transform_v2
 
         found = weights[self.required_assets()[0]]
-        # Random weights (allowed explicitly) are seeded, so smoke runs are reproducible.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                self.model_name, pretrained=str(found.path) if found else None)
-        self._model, self._preprocess = model.eval().to(self.device), preprocess
+        # load_open_clip builds the architecture the pretrained tag names (QuickGELU for
+        # OpenAI's models, which a local file alone would not select), reads both state dicts
+        # and OpenAI's TorchScript archives, and seeds random weights (allowed explicitly) so
+        # smoke runs are reproducible.
+        model = load_open_clip(self.model_name, self.pretrained,
+                               str(found.path) if found else None)
+        # The model's own inference preprocessing, built as create_model_and_transforms does.
+        preprocess = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg),
+                                        is_train=False)
+        self._model, self._preprocess = model.to(self.device), preprocess
         self._tokenizer = open_clip.get_tokenizer(self.model_name)
         self._weights = found.to_record() if found else {"file": None, "random_init": True,
                                                          "verified": False}

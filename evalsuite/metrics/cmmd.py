@@ -4,21 +4,19 @@ As google-research/cmmd: OpenAI CLIP ViT-L/14@336 image embeddings (L2-normalise
 CMMD's crop-and-bicubic preprocessing, Gaussian RBF kernel with sigma = 10, the
 minimum-variance (biased, V-statistic) MMD estimator, times 1000. No normality assumption;
 unlike FID it is not biased by the number of images in the way a covariance estimate is.
-Embeddings stay on disk; the kernel sums are computed in blocks.
+Embeddings stay on disk; the kernel sums are computed in blocks. ``resize``/``size``: an
+evaluation resize before CMMD's own crop-and-resize, as for FID (``evalsuite.metrics.fid``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from evalsuite.features.clip import CLIPImageEmbedding
 from evalsuite.metrics.base import AllFeaturesMetric, MetricResult
 from evalsuite.metrics.functional.mmd import SCALE, SIGMA, mmd_rbf, mmd_rbf_bootstrap
-
-if TYPE_CHECKING:
-    from evalsuite.features.cache import FeatureFile
 
 
 class CMMD(AllFeaturesMetric):
@@ -29,8 +27,10 @@ class CMMD(AllFeaturesMetric):
     name, version, higher_is_better = "cmmd", "1", False
 
     def __init__(self, model_name: str = "ViT-L-14-336", pretrained: str = "openai",
-                 sigma: float = SIGMA, scale: float = SCALE, device: str = "cpu") -> None:
+                 sigma: float = SIGMA, scale: float = SCALE, device: str = "cpu",
+                 resize: str | None = None, size: int | None = None) -> None:
         self.extractor = CLIPImageEmbedding(model_name, pretrained, device)
+        self.extractor.set_eval_resize(resize, size, self.name)
         self.sigma, self.scale = float(sigma), float(scale)
         self.reset()
 

@@ -11,6 +11,13 @@ The resize is part of the protocol: the same images give FIDs ~14% apart under c
 legacy resizing, so the metric's name carries the protocol and values of different protocols
 never share a table column. Statistics are float64 (see ``functional/frechet.py``); the
 distance is eigenvalue based. The record says when the estimate is unreliable (n <= dims).
+
+``resize``/``size`` add an evaluation resize before the protocol's own (BK-SDM squashes its
+512 px samples to 256 first: ``resize=squash size=256``); it applies to generated and
+reference images alike, is a no-op on images already ``size`` x ``size``, and is part of the
+extractor's identity. ``use_reference_stats`` replaces the reference features by imported
+statistics (``reference.stats``, ``features/stats_file.py``), recorded by sha256; a file that
+does not say how many images it summarises is recorded with ``n_ref: "unknown"``.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from evalsuite.metrics.functional.frechet import (FrechetResult, GaussianStats, 
 
 if TYPE_CHECKING:
     from evalsuite.features.cache import FeatureFile
+    from evalsuite.features.stats_file import ReferenceStats
 
 
 def weighted_stats(file: "FeatureFile", weights: np.ndarray) -> GaussianStats:
@@ -59,8 +67,26 @@ class FID(DistributionMetric):
     version, higher_is_better = "1", False
     protocol: ClassVar[str] = "custom extractor"
 
-    def __init__(self, extractor: FeatureExtractor) -> None:
+    def __init__(self, extractor: FeatureExtractor, resize: str | None = None,
+                 size: int | None = None) -> None:
         self.extractor = extractor
+        extractor.set_eval_resize(resize, size, self.name)
+        self._imported: ReferenceStats | None = None
+        self.reset()
+
+    @property
+    def imported_stats(self) -> "ReferenceStats | None":
+        """The imported reference statistics in use (None: reference features are used)."""
+        return self._imported
+
+    def use_reference_stats(self, stats: "ReferenceStats") -> None:
+        """Compare with imported reference statistics instead of reference features."""
+        if stats.dims != self.extractor.dims:
+            raise EvalsuiteError(
+                f"{self.name}: reference statistics file {stats.path} has {stats.dims}-dim "
+                f"features, but this metric's extractor ({self.extractor.name}) gives "
+                f"{self.extractor.dims}; use a file computed with the same network and layer")
+        self._imported = stats
         self.reset()
 
     def reset(self) -> None:
@@ -72,18 +98,31 @@ class FID(DistributionMetric):
         # covariance): then the exact low-rank distance applies.
         self._gen_rows: list[np.ndarray] | None = []
         self._facts: dict[str, Any] = {}
+        if self._imported is not None:
+            imp = self._imported
+            self._ref_stats = GaussianStats(imp.mu, imp.sigma, imp.n if imp.n else 0)
 
     def params(self) -> dict[str, Any]:
-        return {"protocol": self.protocol, "features": self.extractor.params(),
-                "statistics": "float64 mean and covariance (divides by n - 1, as np.cov)",
-                "distance": "trace of (S1 S2)^1/2 from eigvalsh of S1^1/2 S2 S1^1/2, or exactly "
-                            "from the n x n matrix A S2 A^T when n_gen <= dims; float64"}
+        p = {"protocol": self.protocol, "features": self.extractor.params(),
+             "statistics": "float64 mean and covariance (divides by n - 1, as np.cov)",
+             "distance": "trace of (S1 S2)^1/2 from eigvalsh of S1^1/2 S2 S1^1/2, or exactly "
+                         "from the n x n matrix A S2 A^T when n_gen <= dims; float64"}
+        if self._imported is not None:
+            p["reference_statistics"] = {"imported": True, **self._imported.record()}
+        return p
 
     def settings(self) -> dict[str, Any]:
-        return {**self.params(), **self._facts}
+        s = {**self.params(), **self._facts}
+        if self._imported is not None:  # where it was read from: recorded, not hashed
+            s["reference_statistics"] = {**s["reference_statistics"],
+                                         "file": str(self._imported.path)}
+        return s
 
     def update(self, features: np.ndarray, real: bool) -> None:
         if real:
+            if self._imported is not None:
+                raise ValueError(f"{self.name} compares with imported statistics "
+                                 f"({self._imported.path}); it takes no reference features")
             self._ref.update(features)
             return
         self._gen.update(features)
@@ -92,10 +131,15 @@ class FID(DistributionMetric):
             if self._gen.n > self.extractor.dims:
                 self._gen_rows = None
 
-    def update_from_files(self, gen: "FeatureFile", ref: "FeatureFile") -> None:
+    def update_from_files(self, gen: "FeatureFile", ref: "FeatureFile | None") -> None:
+        """Generated features from the cache; reference statistics from ``ref`` (cached next
+        to its features) or, with imported statistics, from the file (``ref`` None)."""
         for block in gen.blocks():
             self.update(block, real=False)
-        self._ref_stats = ref.stats()  # cached per (reference set, protocol)
+        if self._imported is None:
+            if ref is None:
+                raise ValueError(f"{self.name}: no reference features and no imported statistics")
+            self._ref_stats = ref.stats()  # cached per (reference set, protocol)
         self._gen_file = gen
 
     def _distance(self, gen: GaussianStats, ref: GaussianStats,
@@ -106,17 +150,31 @@ class FID(DistributionMetric):
 
     def _stats(self) -> tuple[GaussianStats, GaussianStats]:
         n_ref = self._ref_stats.n if self._ref_stats else self._ref.n
-        for what, n in (("generated", self._gen.n), ("reference", n_ref)):
+        checks = [("generated", self._gen.n)]
+        if self._imported is None:  # imported files were checked when loaded
+            checks.append(("reference", n_ref))
+        for what, n in checks:
             if n < 2:
                 raise EvalsuiteError(f"{self.name}: FID needs at least 2 {what} images, got {n}")
         return self._gen.finalize(), self._ref_stats or self._ref.finalize()
 
+    def _n_ref(self, ref: GaussianStats) -> int | None:
+        """Reference images behind ``ref`` (None: imported from a file that does not say)."""
+        return self._imported.n if self._imported is not None else ref.n
+
     def compute(self) -> MetricResult:
         gen, ref = self._stats()
         res = self._distance(gen, ref, self._gen_rows or None)
-        reasons = reliability(gen.n, ref.n, gen.dims)
-        self._facts = {"n_gen": gen.n, "n_ref": ref.n, "reliable": not reasons,
-                       "unreliable_because": reasons, "numerics": res.diagnostics}
+        n_ref = self._n_ref(ref)
+        # An unknown reference count cannot be judged: only the generated side is checked
+        # (dims + 1 stands for "enough"), and the record says the count is unknown.
+        reasons = reliability(gen.n, n_ref if n_ref is not None else gen.dims + 1, gen.dims)
+        self._facts = {"n_gen": gen.n, "n_ref": n_ref if n_ref is not None else "unknown",
+                       "reliable": not reasons, "unreliable_because": reasons,
+                       "numerics": res.diagnostics}
+        if n_ref is None:
+            self._facts["n_ref_note"] = ("imported statistics do not record their image count; "
+                                         "reliability judged on the generated images only")
         return self._result(res.value, gen.n, self.extractor.weights_record())
 
     def bootstrap_values(self, counts: np.ndarray) -> np.ndarray:
@@ -139,8 +197,9 @@ class CleanFID(FID):
 
     name, protocol = "fid_clean", "clean-fid mode=clean"
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(CleanFIDInception("clean", device))
+    def __init__(self, device: str = "cpu", resize: str | None = None,
+                 size: int | None = None) -> None:
+        super().__init__(CleanFIDInception("clean", device), resize, size)
 
 
 class LegacyFID(FID):
@@ -148,8 +207,9 @@ class LegacyFID(FID):
 
     name, protocol = "fid_legacy", "pytorch-fid"
 
-    def __init__(self, dims: int = 2048, device: str = "cpu") -> None:
-        super().__init__(PytorchFIDInception(dims, device))
+    def __init__(self, dims: int = 2048, device: str = "cpu", resize: str | None = None,
+                 size: int | None = None) -> None:
+        super().__init__(PytorchFIDInception(dims, device), resize, size)
 
 
 class TensorflowLegacyFID(FID):
@@ -157,5 +217,15 @@ class TensorflowLegacyFID(FID):
 
     name, protocol = "fid_legacy_tensorflow", "clean-fid mode=legacy_tensorflow"
 
-    def __init__(self, device: str = "cpu") -> None:
-        super().__init__(CleanFIDInception("legacy_tensorflow", device))
+    def __init__(self, device: str = "cpu", resize: str | None = None,
+                 size: int | None = None) -> None:
+        super().__init__(CleanFIDInception("legacy_tensorflow", device), resize, size)
+
+
+class ReconstructionFID(CleanFID):
+    """rFID: FID (clean-fid ``clean``) of VAE reconstructions against their originals.
+
+    Its own name so that a decoder's rFID never shares a table column with a generator's FID.
+    """
+
+    name = "rfid_clean"

@@ -4,12 +4,13 @@ Value: the mean over ``num_subsets`` subsets of the unbiased MMD^2 with the cubi
 kernel (raw, not x1000), as clean-fid's ``compute_kid``; the subset size actually used is
 min(n_gen, n_ref, subset_size) and is recorded, with the seed and the std over subsets.
 Features stay on disk: the evaluation core passes memory-mapped feature files, and only the
-sampled subsets are read.
+sampled subsets are read. ``resize``/``size``: an evaluation resize before the protocol's own,
+as for FID (``evalsuite.metrics.fid``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -18,9 +19,6 @@ from evalsuite.features.base import FeatureExtractor
 from evalsuite.features.inception import CleanFIDInception, PytorchFIDInception
 from evalsuite.metrics.base import AllFeaturesMetric, MetricResult
 from evalsuite.metrics.functional.kid import kid
-
-if TYPE_CHECKING:
-    from evalsuite.features.cache import FeatureFile
 
 
 class KID(AllFeaturesMetric):
@@ -33,11 +31,13 @@ class KID(AllFeaturesMetric):
     protocol: ClassVar[str]
 
     def __init__(self, extractor: FeatureExtractor, num_subsets: int = 100,
-                 subset_size: int = 1000, seed: int = 0) -> None:
+                 subset_size: int = 1000, seed: int = 0, resize: str | None = None,
+                 size: int | None = None) -> None:
         if num_subsets < 1 or subset_size < 2:
             raise EvalsuiteError(f"{self.name}: num_subsets >= 1 and subset_size >= 2 needed, "
                                  f"got {num_subsets}, {subset_size}")
         self.extractor = extractor
+        extractor.set_eval_resize(resize, size, self.name)
         self.num_subsets, self.subset_size, self.seed = num_subsets, subset_size, seed
         self.reset()
 
@@ -72,8 +72,9 @@ class CleanKID(KID):
     name, protocol = "kid_clean", "clean-fid mode=clean"
 
     def __init__(self, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0,
-                 device: str = "cpu") -> None:
-        super().__init__(CleanFIDInception("clean", device), num_subsets, subset_size, seed)
+                 device: str = "cpu", resize: str | None = None, size: int | None = None) -> None:
+        super().__init__(CleanFIDInception("clean", device), num_subsets, subset_size, seed,
+                         resize, size)
 
 
 class LegacyKID(KID):
@@ -82,5 +83,7 @@ class LegacyKID(KID):
     name, protocol = "kid_legacy", "pytorch-fid"
 
     def __init__(self, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0,
-                 dims: int = 2048, device: str = "cpu") -> None:
-        super().__init__(PytorchFIDInception(dims, device), num_subsets, subset_size, seed)
+                 dims: int = 2048, device: str = "cpu", resize: str | None = None,
+                 size: int | None = None) -> None:
+        super().__init__(PytorchFIDInception(dims, device), num_subsets, subset_size, seed,
+                         resize, size)

@@ -32,6 +32,12 @@ a reader that ignores them still reads every number right):
 - ``task``: "reconstruction" for decoder evaluation (``evalsuite/reconstruction``); absent
   for generation runs.
 
+Non-finite values: the PSNR of identical images is ``inf``, which strict JSON cannot hold
+(``json.dumps`` would write ``Infinity``, which strict parsers refuse). ``write_record`` stores
+such a value as ``null`` plus a ``<key>_nonfinite`` marker ("inf", "-inf", "nan"), so a
+reader that does not know the marker sees a missing value, never a wrong number or a crash;
+``read_record`` turns it back into the float (records written with ``Infinity`` still read).
+
 Schema changes: when a change makes old records read wrong, bump ``SCHEMA_VERSION`` and add
 ``MIGRATIONS[old] = fn`` turning an ``old`` record into an ``old + 1`` one. ``load_records``
 migrates every record forward in memory; the files on disk are never rewritten (immutable).
@@ -40,6 +46,7 @@ migrates every record forward in memory; the files on disk are never rewritten (
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from datetime import datetime, timezone
@@ -56,6 +63,42 @@ SCHEMA_VERSION = 1
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
+NONFINITE = "_nonfinite"  # suffix of the key that marks a non-finite float stored as null
+
+
+def encode_nonfinite(obj: Any) -> Any:
+    """A copy of ``obj`` that strict JSON can hold: each non-finite float under a mapping key
+    becomes ``null`` with a ``<key>_nonfinite`` marker next to it (see the module docstring);
+    in a list, it becomes ``null``."""
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                out[k], out[f"{k}{NONFINITE}"] = None, repr(v)  # 'inf', '-inf', 'nan'
+            else:
+                out[k] = encode_nonfinite(v)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [None if isinstance(v, float) and not math.isfinite(v) else encode_nonfinite(v)
+                for v in obj]
+    return obj
+
+
+def restore_nonfinite(obj: Any) -> Any:
+    """The inverse of ``encode_nonfinite``: markers turned back into floats (copy)."""
+    if isinstance(obj, dict):
+        out = {k: restore_nonfinite(v) for k, v in obj.items()}
+        for k, v in obj.items():
+            base = k[:-len(NONFINITE)] if isinstance(k, str) and k.endswith(NONFINITE) else None
+            if base and base in out and out[base] is None and v in ("inf", "-inf", "nan"):
+                out[base] = float(v)
+                del out[k]
+        return out
+    if isinstance(obj, list):
+        return [restore_nonfinite(v) for v in obj]
+    return obj
+
+
 class RecordError(EvalsuiteError):
     """A record cannot be read by this version of evalsuite."""
 
@@ -70,7 +113,8 @@ def write_record(records_dir: str | os.PathLike, record: dict[str, Any]) -> Path
     """Write a record as ``<run_id>.json``; never overwrites (records are immutable)."""
     if record.get("schema_version") != SCHEMA_VERSION or not record.get("run_id"):
         raise ValueError("a record needs schema_version and run_id")
-    data = json.dumps(record, indent=2, sort_keys=True, default=str).encode("utf-8")
+    data = json.dumps(encode_nonfinite(record), indent=2, sort_keys=True, default=str,
+                      allow_nan=False).encode("utf-8")
     return atomic_create_bytes(Path(records_dir) / f"{record['run_id']}.json", data)
 
 
@@ -99,7 +143,7 @@ def migrate_record(record: dict[str, Any], source: str = "record") -> dict[str, 
 def read_record(path: str | os.PathLike) -> dict[str, Any]:
     """One record file, migrated to the current schema."""
     with open(path, encoding="utf-8") as f:
-        return migrate_record(json.load(f), source=str(path))
+        return restore_nonfinite(migrate_record(json.load(f), source=str(path)))
 
 
 def load_records(records_dir: str | os.PathLike) -> list[dict[str, Any]]:

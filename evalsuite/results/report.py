@@ -5,6 +5,10 @@ SVG in ``<results_dir>/tables/``). Plots and thumbnails are embedded as data URI
 opens from disk, moved or mailed, with no server and no network; only the links to
 full-resolution images and to the plot files are relative paths. The page is a function of
 the records and samples alone (no timestamp), so rebuilding it unchanged changes no byte.
+
+Decoder evaluations (``task=reconstruction`` records: no prompts, samples or sampler) get
+their own table, one row per decoder; the named tables, plots and image grids are about
+generation runs only, so a decoder's rFID never becomes a row among text-to-image variants.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_write_text, file_lock
 from evalsuite.results.grids import Grid, build_grids
 from evalsuite.results.plots import Plot, cfg_sweep_plots, quality_cost_plots
+from evalsuite.results.record import load_records
 from evalsuite.results.render import TABLE_CSS, html_page, to_html, write_table
 from evalsuite.results.settings import ReportSettings, root_settings
-from evalsuite.results.store import ResultStore
-from evalsuite.results.tabledef import plain
-from evalsuite.results.tables import build_named_table
+from evalsuite.results.store import ResultStore, matches
+from evalsuite.results.tabledef import ColumnDef, TableDef, plain
+from evalsuite.results.tables import build_named_table, reconstruction_label
 
 REPORT_NAME = "report.html"
 
@@ -65,19 +70,24 @@ def write_report(results_dir: str | os.PathLike, settings: Any = None,
 
 
 def _write(results: Path, settings: Any, conf_dir: str) -> Path:
-    store = ResultStore.open(results)
+    everything = load_records(results / "records")
     where = dict(plain(settings.where) or {})
+    decoders = [r for r in everything if r.get("task") == "reconstruction" and matches(r, where)]
+    store = ResultStore(r for r in everything if r.get("task") != "reconstruction")
     records = store.filter(where)
     sections = [_tables_section(store, settings, conf_dir, results, where)]
+    if decoders:
+        sections.append(_decoders_section(decoders, results))
     plots, skipped = _plots(records, settings, results / "tables")
     sections.append(_plots_section(plots, skipped, results))
     grids = build_grids(records, settings.grid.prompts, settings.grid.variants, settings.grid.thumb, results)
     sections.append(_grids_section(grids))
-    body = _header(records, results) + "".join(sections)
+    body = _header(records + decoders, results) + "".join(sections)
     return atomic_write_text(results / REPORT_NAME, html_page("evalsuite report", body, REPORT_CSS))
 
 
 def _header(records: Sequence[Mapping[str, Any]], results: Path) -> str:
+    records = sorted(records, key=lambda r: (r.get("created_at", ""), r.get("run_id", "")))
     latest = records[-1]["created_at"] if records else "none"
     prov = (records[-1].get("provenance") or {}) if records else {}
     git = prov.get("git") or {}
@@ -104,6 +114,31 @@ def _tables_section(store: ResultStore, settings: Any, conf_dir: str, results: P
                            for ext in ("md", "csv", "tex", "html"))
         parts.append(f'<p class="note">Also as {links}.</p>')
     return "".join(parts)
+
+
+def _decoders_section(records: Sequence[Mapping[str, Any]], results: Path) -> str:
+    """One row per decoder (its latest record), every metric, the decoder's parameter count,
+    and deltas to the model's own decoder when it was scored too."""
+    from evalsuite.results.tablebuild import auto_columns, build_table, resolve_rows
+
+    # Rows are told apart by their label (the run's name, else the decoder), and the footer
+    # counts images from ``samples``: a view for this table only, the records are unchanged.
+    view = [{**r, "name": r.get("name") or reconstruction_label(dict(r)),
+             "samples": {"count": (r.get("reconstructions") or {}).get("count")}} for r in records]
+    store = ResultStore(view)
+    rows = resolve_rows(store, TableDef(title="Decoders"))
+    metrics = [c for c in auto_columns(rows) if c.metric]
+    tdef = TableDef(title="Decoders (task=reconstruction): reference images through "
+                          "encoder and decoder",
+                    columns=metrics + [ColumnDef(field="vae.decoder.decoder_params",
+                                                 label="decoder params", thousands=True)],
+                    baseline={"vae.decoder.path": "model"})
+    table = build_table(store, tdef, "decoders")
+    write_table(table, results / "tables", ["md", "csv", "tex", "html"], tdef.show_ci)
+    links = " · ".join(f'<a href="{_rel(results / "tables" / f"decoders.{e}", results)}">{e}</a>'
+                       for e in ("md", "csv", "tex", "html"))
+    return (f'<h2 id="decoders">Decoders</h2>{to_html(table, tdef.show_ci)}'
+            f'<p class="note">Also as {links}.</p>')
 
 
 def _plots(records: Sequence[Mapping[str, Any]], settings: Any, out_dir: Path) -> tuple[list[Plot], list[str]]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from evalsuite.errors import EvalsuiteError
 from evalsuite.results.protocol import CellKey, flatten, protocol_of
 from evalsuite.results.record import load_records
+from evalsuite.results.tables import reconstruction_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,6 +44,9 @@ def variant_label(record: Mapping[str, Any]) -> str:
     """The run's name if it has one, else ``<model preset>[+ablation...]``."""
     if record.get("name"):
         return str(record["name"])
+    decoder = reconstruction_label(dict(record))  # a decoder evaluation: name the decoder
+    if decoder is not None:
+        return decoder
     preset = (record.get("model") or {}).get("preset") or (record.get("choices") or {}).get("model")
     abl = ablation_names(record)
     return f"{preset or '?'}" + (f"+{abl}" if abl != "-" else "")

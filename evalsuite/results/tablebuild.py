@@ -188,7 +188,8 @@ def arch_cells(col: ColumnDef, rows: Sequence[Row], notes: Notes) -> list[Cell]:
 
 
 def delta_columns(column: Column, cells: list[Cell], base: int | None, tdef: TableDef) -> list[tuple[Column, list[Cell]]]:
-    """Δ (absolute) and Δ% columns against row ``base``; empty cells when it has no value."""
+    """Δ (absolute) and Δ% columns against row ``base``; empty cells when either value is
+    missing or non-finite."""
     if base is None or not tdef.deltas:
         return []
     ref = cells[base].number
@@ -196,7 +197,9 @@ def delta_columns(column: Column, cells: list[Cell], base: int | None, tdef: Tab
     for kind in tdef.deltas:
         vals = []
         for c in cells:
-            if ref is None or c.number is None or (kind == "pct" and ref == 0):
+            # A non-finite side (PSNR of identical images is inf) has no meaningful difference.
+            if (ref is None or c.number is None or not math.isfinite(ref)
+                    or not math.isfinite(c.number) or (kind == "pct" and ref == 0)):
                 vals.append(Cell())
             else:
                 d = c.number - ref

@@ -8,6 +8,12 @@ that change numbers, the dataset and its size, the protocol key (``protocol.py``
 column per metric named ``<metric>`` (or ``<metric>/<pairing>``) with the metric's version in
 a ``@v`` suffix, so values from different metric versions never share a column; when the
 records span several protocols, the protocol key is added too (``fid_clean@v1 [3f2a9c1b04de]``).
+When any record is a decoder evaluation (``task=reconstruction``, ``evalsuite.reconstruction``),
+``task`` and ``decoder`` columns say which rows are and which decoder each scored; such a
+record has no dataset, sampler or samples section, and those cells stay empty.
+
+Non-finite values (the PSNR of identical images is ``inf``) are stored in records as
+``null`` plus a marker and restored when records are read (``evalsuite.results.record``).
 """
 
 from __future__ import annotations
@@ -30,21 +36,47 @@ if TYPE_CHECKING:
 GROUPS = ("model", "ablation", "dataset", "sampler", "metrics")
 
 
-def record_row(rec: dict[str, Any], by_protocol: bool = False) -> dict[str, Any]:
-    """Flatten one record into a table row (``by_protocol``: protocol key in metric columns)."""
-    choices = rec.get("choices", {})
-    sampler = rec.get("sampler", {})
+def reconstruction_label(rec: dict[str, Any]) -> str | None:
+    """The decoder a ``task=reconstruction`` record scored, as a short label (else None):
+    the folder name or ``<model preset> VAE``, with the encoder and latents when not default."""
+    if rec.get("task") != "reconstruction":
+        return None
+    vae = rec.get("vae") or {}
+    model = (rec.get("choices") or {}).get("model") or "model"
+
+    def name(part: str) -> str:
+        path = (vae.get(part) or {}).get("path")
+        return f"{model} VAE" if path in (None, "model") else Path(path).name
+
+    label = name("decoder")
+    if (vae.get("encoder") or {}).get("path") != (vae.get("decoder") or {}).get("path"):
+        label += f" (encoder {name('encoder')})"
+    if vae.get("latents") == "sample":
+        label += f" (sampled latents, seed {vae.get('seed')})"
+    return label
+
+
+def record_row(rec: dict[str, Any], by_protocol: bool = False,
+               with_task: bool = False) -> dict[str, Any]:
+    """Flatten one record into a table row (``by_protocol``: protocol key in metric columns;
+    ``with_task``: ``task`` and ``decoder`` columns, for tables with decoder evaluations)."""
+    choices = rec.get("choices") or {}
+    sampler = rec.get("sampler") or {}
+    model = rec.get("model") or {}
     row: dict[str, Any] = {"run_id": rec["run_id"], "created_at": rec.get("created_at")}
+    if with_task:
+        row["task"] = rec.get("task", "generate")
+        row["decoder"] = reconstruction_label(rec)
     for g in GROUPS:
         row[g] = choices.get(g)
-    row["ablations"] = "+".join(a["name"] for a in rec.get("model", {}).get("ablations", [])) or "-"
+    row["ablations"] = "+".join(a["name"] for a in model.get("ablations") or []) or "-"
     for k in ("scheduler", "steps", "guidance_scale", "seed"):
         row[k] = sampler.get(k)
-    row["n_prompts"] = rec.get("dataset", {}).get("count")
-    row["unet_params"] = rec.get("model", {}).get("unet_params")
+    row["n_prompts"] = (rec.get("dataset") or {}).get("count")
+    row["unet_params"] = model.get("unet_params")
     key = protocol_of(rec).key
     row["protocol"] = key
-    for name, m in sorted(rec.get("metrics", {}).items()):
+    for name, m in sorted((rec.get("metrics") or {}).items()):
         row[f"{name}@v{m['version']}" + (f" [{key}]" if by_protocol else "")] = m["value"]
     return row
 
@@ -52,7 +84,8 @@ def record_row(rec: dict[str, Any], by_protocol: bool = False) -> dict[str, Any]
 def runs_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per record, oldest first."""
     by_protocol = len({protocol_of(r).key for r in records}) > 1
-    return pd.DataFrame([record_row(r, by_protocol) for r in records])
+    with_task = any(r.get("task") == "reconstruction" for r in records)
+    return pd.DataFrame([record_row(r, by_protocol, with_task) for r in records])
 
 
 def write_tables(results_dir: str | os.PathLike) -> dict[str, Path]:

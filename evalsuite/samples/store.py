@@ -8,12 +8,18 @@ identity, ablations, sampler settings but not batch size, resolution, dtype, dev
 two runs that would produce the same images share one folder, and a run that is killed
 part-way resumes by generating only the ids whose PNG is missing. Each PNG is written to a
 temporary file and renamed, so a file that exists is complete.
+
+Ids become file names as they are, so only ids that are safe as a file name on every common
+file system are accepted (``id_problem``): prompt sets refuse other ids when they are loaded
+(``check_ids``), and the store refuses them again before touching the disk. Nothing in an id
+can therefore name a path outside the store's folder.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -24,6 +30,72 @@ from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_write_bytes, atomic_write_text, sha256_bytes, sha256_json
 
 META_KEY = "evalsuite"
+
+#: Longest accepted id. ``<id>.png`` must fit the smallest common file-name limit: 143
+#: characters on eCryptfs (255 bytes elsewhere).
+MAX_ID_LENGTH = 128
+
+# ASCII letters, digits, '.', '_' and '-', starting with a letter or digit. This excludes
+# path separators, '.' and '..', hidden and temporary names ('.tmp-', which ``existing_ids``
+# skips), control characters (NUL, newline), characters Windows forbids (<>:"|?*), and
+# non-ASCII text, which macOS may store in another Unicode normal form than it was given (the
+# file would then never be found under its id again).
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+# Windows device names: a file named like one (with any extension) opens the device instead.
+_WINDOWS_DEVICES = frozenset({"con", "prn", "aux", "nul",
+                              *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))})
+
+ID_RULE = (f"Ids name the image files of the sample store, so they must be 1 to {MAX_ID_LENGTH} "
+           "ASCII letters, digits, '.', '_' or '-', start with a letter or digit, not be a "
+           "Windows device name (CON, NUL, COM1, ...), and not differ from another id only in "
+           "upper/lower case")
+
+
+def id_problem(sample_id: str) -> str | None:
+    """Why ``sample_id`` cannot be a file name in a sample store (None: it can)."""
+    if not isinstance(sample_id, str):
+        return f"is a {type(sample_id).__name__}, not a string"
+    if not sample_id:
+        return "is empty"
+    if len(sample_id) > MAX_ID_LENGTH:
+        return f"is {len(sample_id)} characters long (at most {MAX_ID_LENGTH})"
+    if not _SAFE_ID.fullmatch(sample_id):
+        return ("has characters other than ASCII letters, digits, '.', '_' and '-', or does "
+                "not start with a letter or digit")
+    if sample_id.split(".", 1)[0].lower() in _WINDOWS_DEVICES:
+        return "is a Windows device name"
+    return None
+
+
+def _shown(sample_id: Any) -> str:
+    """An id for an error message: repr (shows NUL, newlines), cut short if very long."""
+    text = repr(sample_id)
+    return text if len(text) <= 60 else text[:50] + "...'"
+
+
+def check_ids(ids: Iterable[str], where: str, hint: str = "") -> None:
+    """Raise ``EvalsuiteError`` naming up to five ids that cannot be file names in a store.
+
+    ``where`` names the source of the ids; ``hint`` (a sentence) says how to get other ids.
+
+    Besides each id on its own (``id_problem``), ids that differ only in case are refused:
+    on a case-insensitive file system (macOS and Windows by default) they would be one file.
+    """
+    bad: list[str] = []
+    seen: dict[str, str] = {}  # lower-cased id -> the id first seen
+    for sample_id in ids:
+        problem = id_problem(sample_id)
+        if problem is None:
+            other = seen.setdefault(sample_id.lower(), sample_id)
+            if other != sample_id:
+                problem = f"differs from id {other!r} only in case"
+        if problem is not None:
+            bad.append(f"{_shown(sample_id)} {problem}")
+    if bad:
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise EvalsuiteError(f"{where}: id {'; id '.join(bad[:5])}{more}. {ID_RULE}."
+                             + (f" {hint}" if hint else ""))
 
 
 def encode_png(image: np.ndarray, info: dict[str, Any] | None = None) -> bytes:
@@ -69,6 +141,11 @@ class SampleStore:
         self.dir = Path(root) / self.key
 
     def path(self, prompt_id: str) -> Path:
+        """The PNG file of ``prompt_id``; unsafe ids are refused (see ``id_problem``)."""
+        problem = id_problem(prompt_id)
+        if problem is not None:
+            raise EvalsuiteError(f"sample store {self.dir}: id {_shown(prompt_id)} {problem}. "
+                                 f"{ID_RULE}.")
         return self.dir / f"{prompt_id}.png"
 
     def existing_ids(self) -> set[str]:
@@ -89,8 +166,9 @@ class SampleStore:
                                               indent=2, sort_keys=True, default=str))
 
     def write(self, prompt_id: str, image: np.ndarray, info: dict[str, Any]) -> Path:
+        path = self.path(prompt_id)  # first: an unsafe id fails before any work
         data = encode_png(image, {**info, "id": prompt_id, "generation_key": self.key})
-        return atomic_write_bytes(self.path(prompt_id), data)
+        return atomic_write_bytes(path, data)
 
     def read(self, prompt_id: str) -> np.ndarray:
         p = self.path(prompt_id)
@@ -109,8 +187,8 @@ class SampleStore:
         """Write ``manifest.json`` (id, text, seed, file sha256 per image); return its sha256."""
         rows = []
         for e in entries:
-            data = self.path(e["id"]).read_bytes()
-            rows.append({**e, "file": f"{e['id']}.png", "sha256": sha256_bytes(data)})
+            path = self.path(e["id"])
+            rows.append({**e, "file": path.name, "sha256": sha256_bytes(path.read_bytes())})
         digest = sha256_json(rows)
         atomic_write_text(self.dir / "manifest.json",
                           json.dumps({"generation_key": self.key, "sha256": digest, "images": rows},

@@ -34,7 +34,7 @@ def test_every_preset_composes_states_its_source_and_names_real_fields(name):
     text = (ROOT / "conf" / "protocol" / f"{name}.yaml").read_text()
     assert text.lstrip().startswith("#")  # a comment saying where the settings come from
     fields = protocol_fields(cfg, prompts("a cat"), None)  # raises on a path that is not there
-    assert set(fields) == set(p.fields) - set(p.varies)
+    assert set(fields) == {"task", *p.fields} - set(p.varies)
     assert modifications(cfg, [f"protocol={name}", "model.resolution=512"]) == []
 
 

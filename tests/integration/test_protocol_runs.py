@@ -60,3 +60,26 @@ def test_cfg_sweep_records_differ_only_in_the_scale_and_share_reference_statisti
     sidecars = [json.loads(p.read_text())
                 for p in (tmp_path / "results" / "cache" / "features").glob("*.json")]
     assert sum(1 for s in sidecars if s["images"].get("name") == "skimage_photos") == 1
+
+
+def test_bk_sdm_protocol_squashes_samples_and_uses_the_whole_split_as_reference(compose, tmp_path):
+    """BK-SDM's pipeline on a COCO fixture: 3 prompts of 6 images, FID on samples squashed to
+    256 against all 6 split images squashed to 256 (stand-in Inception, 64-d)."""
+    write_coco(tmp_path / "coco", n_images=6)
+    overrides = ["protocol=bk_sdm_coco30k", f"paths.coco_dir={tmp_path}/coco", "dataset.n=3",
+                 "sampler.steps=1", "sampler.batch_size=3", "sampler.dtype=float32",
+                 "~metrics.items.clip_score", "metrics.items.fid_legacy.dims=64",
+                 "metrics.allow_random_weights=true"]
+    rec = run(compose(*overrides), overrides=overrides)
+    ref = rec["reference"]
+    assert (ref["n"], ref["resolution"], ref["subset"]) == (6, 256, "split")
+    assert "squash" in ref["preprocess"]
+    fid = rec["metrics"]["fid_legacy"]
+    assert (fid["n"], fid["settings"]["n_ref"]) == (3, 6)
+    assert "squash" in json.dumps(fid["settings"]) and "256" in json.dumps(fid["settings"])
+    p = rec["protocol"]
+    assert p["fields"]["reference"]["sha256"] == ref["sha256"]
+    assert "annotations" not in json.dumps(p["fields"])  # locations are not the protocol
+    assert p["modified"] == ["dataset.n=3", "sampler.steps=1", "sampler.dtype=float32",
+                             "~metrics.items.clip_score", "metrics.items.fid_legacy.dims=64",
+                             "model.resolution=64 (protocol: 512)"]

@@ -12,6 +12,7 @@ from evalsuite.ablations import ABLATIONS, AblationSpec, build_ablated_unet
 from evalsuite.errors import ConfigError
 from evalsuite.models.tiny import TINY_UNET_CONFIG
 from evalsuite.profile import count_flops, count_parameters
+from tiny_unet import forward, one_thread, tiny_inputs, tiny_unet  # noqa: F401 (one_thread: autouse)
 
 # Expected sign of (params, FLOPs) change for each ablation's default config on the tiny UNet.
 # relu_attention and swish_glu change no weight and no counted (matmul/conv) FLOP. None: no
@@ -46,29 +47,16 @@ NAMES = sorted(ABLATIONS)
 PAIRS = list(itertools.combinations(NAMES, 2))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Two cores shared with other jobs: multi-threaded tiny convs can stall; one is faster.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def sign(x: int) -> int:
     return (x > 0) - (x < 0)
 
 
 def run(specs: list[AblationSpec]) -> tuple[int, int]:
     """Build on CPU (seeded), run a forward pass, return (params, FLOPs)."""
-    torch.manual_seed(0)
-    unet = build_ablated_unet(TINY_UNET_CONFIG, specs, device="cpu").eval()
-    g = torch.Generator().manual_seed(1)
-    sample = torch.randn(2, 4, 8, 8, generator=g)
-    text = torch.randn(2, 77, 32, generator=g)
-    with torch.no_grad():
-        out = unet(sample, torch.tensor([10, 900]), encoder_hidden_states=text).sample
-    assert out.shape == sample.shape and torch.isfinite(out).all()
+    unet = tiny_unet(specs)
+    inputs = tiny_inputs()
+    out = forward(unet, inputs)
+    assert out.shape == inputs[0].shape and torch.isfinite(out).all()
     return count_parameters(unet), count_flops(unet, by_block=False).total_flops
 
 

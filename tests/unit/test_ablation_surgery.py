@@ -31,20 +31,12 @@ from evalsuite.ablations import (
 )
 from evalsuite.errors import ConfigError
 from evalsuite.models.tiny import TINY_UNET_CONFIG
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+from tiny_unet import forward, one_thread, tiny_inputs, tiny_unet  # noqa: F401 (one_thread: autouse)
 
 
 @pytest.fixture(scope="module")
 def base():
-    torch.manual_seed(0)
-    unet = build_ablated_unet(TINY_UNET_CONFIG, [], device="cpu").eval()
+    unet = tiny_unet()
     with torch.no_grad():  # non-zero biases, so bias handling is exercised too
         for name, p in unet.named_parameters():
             if name.endswith("bias"):
@@ -54,8 +46,7 @@ def base():
 
 @pytest.fixture(scope="module")
 def inputs():
-    g = torch.Generator().manual_seed(1)
-    return torch.randn(2, 4, 8, 8, generator=g), torch.tensor([10, 900]), torch.randn(2, 77, 32, generator=g)
+    return tiny_inputs()
 
 
 def fresh(unet):
@@ -63,12 +54,6 @@ def fresh(unet):
     new = build_ablated_unet(TINY_UNET_CONFIG, [], device="cpu").eval()
     new.load_state_dict(unet.state_dict())
     return new
-
-
-def out(unet, inputs):
-    sample, t, text = inputs
-    with torch.no_grad():
-        return unet(sample, t, encoder_hidden_states=text).sample
 
 
 def tblocks(unet):
@@ -86,7 +71,7 @@ def test_shared_kv_equals_original_bit_for_bit_when_wv_is_wk(base, inputs):
     shared = apply_ablations(fresh(original), [SharedKV()])
     assert all(b.attn1.to_v is None and b.attn2.to_v is None for _, b in tblocks(shared))
     assert not any(".to_v." in k for k in shared.state_dict())
-    assert torch.equal(out(shared, inputs), out(original, inputs))
+    assert torch.equal(forward(shared, inputs), forward(original, inputs))
 
 
 def test_shared_kv_keeps_wk_and_selects_attention_kinds(base):
@@ -99,13 +84,13 @@ def test_shared_kv_keeps_wk_and_selects_attention_kinds(base):
 
 def test_ffn_ratio_8_is_the_identity(base, inputs):
     unet = apply_ablations(fresh(base), [FFNRatio(ratio=8)])
-    assert torch.equal(out(unet, inputs), out(base, inputs))
+    assert torch.equal(forward(unet, inputs), forward(base, inputs))
 
 
 def test_ffn_ratio_widening_leaves_outputs_unchanged(base, inputs):
     unet = apply_ablations(fresh(base), [FFNRatio(ratio=10)])
     assert unet.down_blocks[0].attentions[0].transformer_blocks[0].ff.net[2].in_features == 160
-    torch.testing.assert_close(out(unet, inputs), out(base, inputs), rtol=0, atol=1e-5)
+    torch.testing.assert_close(forward(unet, inputs), forward(base, inputs), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("keep", ["first", "magnitude"])
@@ -136,7 +121,7 @@ def test_swish_glu_only_swaps_the_activation(base, inputs):
     x = torch.randn(3, 32)
     h, gate = F.linear(x, ff.net[0].proj.weight, ff.net[0].proj.bias).chunk(2, dim=-1)
     torch.testing.assert_close(ff.net[0](x), h * F.silu(gate), rtol=0, atol=0)
-    assert not torch.allclose(out(unet, inputs), out(base, inputs))
+    assert not torch.allclose(forward(unet, inputs), forward(base, inputs))
 
 
 def test_relu_attention_follows_the_documented_formula(base):
@@ -174,7 +159,7 @@ def test_no_sa_equals_a_zeroed_self_attention_branch(base, inputs):
     keys = [k for k in unet.state_dict() if ".transformer_blocks." in k]
     assert not any(".attn1." in k or ".norm1." in k for k in keys if k.startswith(("down_blocks.0", "up_blocks.3")))
     assert any(".attn1." in k for k in keys if k.startswith("down_blocks.2"))
-    assert torch.equal(out(unet, inputs), out(reference, inputs))
+    assert torch.equal(forward(unet, inputs), forward(reference, inputs))
 
 
 def test_no_transformer_and_dropped_blocks_equal_zeroed_branches(base, inputs):
@@ -185,7 +170,7 @@ def test_no_transformer_and_dropped_blocks_equal_zeroed_branches(base, inputs):
     specs = [NoTransformer(levels=(1, 8)), DropBlocks(actions=("down_blocks.2.resnets.1", "mid_block.resnets.1"))]
     unet = apply_ablations(base, specs)  # config-level: returns a new model, base untouched
     assert unet is not base and unet.config.down_block_types[0] == "DownBlock2D"
-    assert torch.equal(out(unet, inputs), out(reference, inputs))
+    assert torch.equal(forward(unet, inputs), forward(reference, inputs))
 
 
 def test_more_transformers_leaves_outputs_unchanged(base, inputs):
@@ -193,7 +178,7 @@ def test_more_transformers_leaves_outputs_unchanged(base, inputs):
     assert len(unet.mid_block.attentions[0].transformer_blocks) == 4
     assert len(unet.up_blocks[3].attentions[0].transformer_blocks) == 2
     assert len(unet.down_blocks[2].attentions[0].transformer_blocks) == 3
-    assert torch.equal(out(unet, inputs), out(base, inputs))
+    assert torch.equal(forward(unet, inputs), forward(base, inputs))
 
 
 def test_prune_and_drop_stages_follow_bk_sdm_weight_mapping(base):
@@ -221,7 +206,7 @@ def test_separable_conv_is_exact_on_separable_kernels(base, inputs):
                 mod.weight.copy_(torch.randn(o, i, 1, 1) * torch.randn(1, i, 3, 3) * 0.1)
     unet = apply_ablations(fresh(reference), [SeparableConv(levels=(1, 2, 4, 8))])
     assert "down_blocks.0.resnets.0.conv1.depthwise.weight" in unet.state_dict()
-    torch.testing.assert_close(out(unet, inputs), out(reference, inputs), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(forward(unet, inputs), forward(reference, inputs), rtol=1e-4, atol=1e-5)
 
 
 def test_separable_conv_default_skips_the_outermost_blocks(base):
@@ -248,7 +233,7 @@ def test_save_reload_round_trip_is_exact(base, inputs, tmp_path):
     loaded = load_ablated_unet(tmp_path)
     a, b = unet.state_dict(), loaded.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert torch.equal(out(loaded, inputs), out(unet, inputs))
+    assert torch.equal(forward(loaded, inputs), forward(unet, inputs))
     assert recorded_specs(loaded)[1] == specs
     again = tmp_path / "again"
     save_ablated_unet(loaded, again)
@@ -267,7 +252,7 @@ def test_checkpoint_that_does_not_fit_lists_the_keys(base, tmp_path):
 def test_ablations_applied_in_two_calls_equal_one_call(base, inputs):
     one = apply_ablations(fresh(base), [SharedKV(), FFNRatio(ratio=6)])
     two = apply_ablations(apply_ablations(fresh(base), [SharedKV()]), [FFNRatio(ratio=6)])
-    assert torch.equal(out(one, inputs), out(two, inputs))
+    assert torch.equal(forward(one, inputs), forward(two, inputs))
     assert [s.name for s in recorded_specs(two)[1]] == ["shared_kv", "ffn_ratio"]
 
 

@@ -158,3 +158,19 @@ def test_open_clip_asset_names():
     assert open_clip_asset_name("ViT-L-14", "openai") == "open_clip_vit_l14_openai"
     assert open_clip_asset_name("ViT-L-14-336", "openai") == "open_clip_vit_l14_336_openai"
     assert open_clip_asset_name("RN50", "openai") == "open_clip_rn50_openai"
+
+
+@pytest.mark.parametrize("model", ["ViT-L-14", "ViT-L-14-336"])
+def test_openai_clip_entries_match_open_clip_and_are_found_in_its_cache(empty_upstream, model):
+    """The URL (which names the sha256) is open_clip's for the tag, and a file open_clip
+    downloaded to ~/.cache/clip under its upstream name is found."""
+    import open_clip
+
+    url = open_clip.get_pretrained_url(model, "openai")
+    asset = assets.get(open_clip_asset_name(model, "openai"))
+    assert asset.url == url and asset.sha256 == url.split("/")[-2]
+    cached = empty_upstream / "home" / ".cache" / "clip" / url.rsplit("/", 1)[1]
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"stand-in")
+    r = resolve(asset.name, empty_upstream / "assets", verify=False)
+    assert r.path == cached and r.verified is False

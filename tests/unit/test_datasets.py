@@ -1,7 +1,6 @@
 """COCO subsets, CSV/JSONL/PartiPrompts files and manifests, on files the tests write."""
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -86,3 +85,40 @@ def test_manifest_round_trip_and_tamper_detection(tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(EvalsuiteError, match="edited"):
         load_manifest_prompts("m", str(path))
+
+
+def test_unsafe_ids_in_csv_jsonl_and_manifests_are_refused_at_load_time(tmp_path):
+    """Ids from files become sample file names: one that could leave the store's folder (or
+    clash with another on a case-insensitive disk) fails when the prompt set is loaded, naming
+    the file and the id, before anything is generated or written."""
+    csv_file = tmp_path / "p.csv"
+    csv_file.write_text("id,prompt\nok,a red car\n../../evil,a dog\n")
+    with pytest.raises(EvalsuiteError, match=r"p\.csv.*'\.\./\.\./evil'.*dataset\.id_field unset"):
+        load_csv_prompts("c", str(csv_file), id_field="id")
+    jl = tmp_path / "p.jsonl"
+    jl.write_text('{"id": "Cat", "prompt": "a cat"}\n{"id": "cat", "prompt": "a kitten"}\n')
+    with pytest.raises(EvalsuiteError, match="p.jsonl.*only in case"):
+        load_jsonl_prompts("j", str(jl), id_field="id")
+    manifest = write_manifest(load_csv_prompts("c", str(csv_file)), tmp_path / "m.json")
+    doc = json.loads(manifest.read_text())
+    doc["prompts"][0]["id"], doc["sha256"] = "/etc/passwd", None
+    manifest.write_text(json.dumps(doc))
+    with pytest.raises(EvalsuiteError, match=r"m\.json.*'/etc/passwd'"):
+        load_manifest_prompts("m", str(manifest))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "p.csv", "p.jsonl"]
+
+
+def test_missing_id_cell_is_an_error_not_the_id_none(tmp_path):
+    csv_file = tmp_path / "p.csv"
+    csv_file.write_text("prompt,id\na red car,x1\na dog\n")  # short row: no id cell
+    with pytest.raises(EvalsuiteError, match=r"row 2 has no value in the id field 'id'"):
+        load_csv_prompts("c", str(csv_file), id_field="id")
+
+
+def test_coco_negative_image_id_is_refused_as_a_file_name(tmp_path):
+    ann = write_coco(tmp_path, n_images=2, captions_per_image=1)
+    doc = json.loads(ann.read_text())
+    doc["images"][0]["id"] = doc["annotations"][0]["image_id"] = -5
+    ann.write_text(json.dumps(doc))
+    with pytest.raises(EvalsuiteError, match="'-00000000005'"):  # f"{-5:012d}": sign counts
+        load_coco_prompts("c", str(ann))

@@ -1,6 +1,8 @@
 """Feature extraction: batch-size independence (bit for bit), one decode per image, the
 on-disk cache (keys, atomic writes, reuse) and deterministic statistics."""
 
+import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -8,17 +10,19 @@ import numpy as np
 import pytest
 
 from evalsuite.assets import ResolvedAsset
+from evalsuite.errors import ConfigError
 from evalsuite.evaluate import EvalOptions, Inputs, evaluate_sources
 from evalsuite.features.cache import FeatureCache, feature_key
 from evalsuite.features.clip import CLIPImageEmbedding
 from evalsuite.features.inception import CleanFIDInception, PytorchFIDInception
+from evalsuite.features.resize import resize_square
 from evalsuite.features.sources import FolderSource
 from evalsuite.features.standins import (photo_crops, register_tiny_clip,
                                          save_clean_fid_standin, write_folder)
 from evalsuite.metrics.clip_score import CLIPScore
 from evalsuite.metrics.cmmd import CMMD
-from evalsuite.metrics.fid import CleanFID
-from evalsuite.metrics.kid import CleanKID
+from evalsuite.metrics.fid import CleanFID, LegacyFID, TensorflowLegacyFID
+from evalsuite.metrics.kid import CleanKID, LegacyKID
 from evalsuite.metrics.pixel import PSNR
 
 
@@ -149,3 +153,38 @@ def test_folder_identity_is_content_based_and_cached(tmp_path):
     assert list((tmp_path / "cache" / "folders").glob("*.json"))
     Path(a / "00001.png").write_bytes((b / "00000.png").read_bytes())
     assert FolderSource(a, tmp_path / "cache").identity() != ia
+
+
+@pytest.mark.parametrize("make", [
+    lambda **kw: CleanFID(**kw), lambda **kw: LegacyFID(dims=64, **kw),
+    lambda **kw: TensorflowLegacyFID(**kw), lambda **kw: CleanKID(**kw),
+    lambda **kw: LegacyKID(dims=64, **kw), lambda **kw: CMMD(register_tiny_clip(), "test", **kw),
+], ids=["fid_clean", "fid_legacy", "fid_legacy_tf", "kid_clean", "kid_legacy", "cmmd"])
+def test_eval_resize_is_checked_in_the_constructor_and_is_part_of_the_identity(make):
+    plain, squash, crop = make(), make(resize="squash", size=256), make(resize="center_crop",
+                                                                        size=256)
+    assert "eval_resize" not in plain.extractor.params()  # unchanged identity without it
+    assert squash.params()["features"]["eval_resize"]["mode"] == "squash"
+    specs = {json.dumps(m.extractor.spec(), sort_keys=True) for m in (plain, squash, crop)}
+    assert len(specs) == 3  # three feature-cache keys
+    assert len({json.dumps(m.identity(), sort_keys=True) for m in (plain, squash, crop)}) == 3
+    assert make(resize="none").extractor.eval_resize is None
+    name = plain.name
+    for kw, match in (({"resize": "stretch", "size": 256}, "resize='stretch'"),
+                      ({"resize": "squash"}, "size=None: resize=squash needs"),
+                      ({"resize": "center_crop", "size": 0}, "size=0"),
+                      ({"size": 256}, "size=256 is given without resize")):
+        with pytest.raises(ConfigError, match=f"^{name}: {re.escape(match)}"):
+            make(**kw)
+
+
+def test_eval_resize_runs_before_preprocessing_and_is_a_noop_at_its_size():
+    plain, squash = LegacyFID(dims=64), LegacyFID(dims=64, resize="squash", size=16)
+    for m in (plain, squash):
+        m.prepare({"inception_pytorch_fid": None})
+    wide = [im[:16] for im in photo_crops(3, 24, seed=5)]  # 24 x 16
+    small = list(photo_crops(3, 16, seed=6))
+    np.testing.assert_array_equal(squash.extractor(wide),
+                                  plain.extractor([resize_square(im, "squash", 16) for im in wide]))
+    np.testing.assert_array_equal(squash.extractor(small), plain.extractor(small))
+    assert not np.array_equal(squash.extractor(wide), plain.extractor(wide))

@@ -1,6 +1,7 @@
 """Parity of the pixel metrics and LPIPS with the reference implementations, and CLIP score's
 definition. Tolerances are stated per test."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from evalsuite.assets import ResolvedAsset
 from evalsuite.data.reference import center_crop_resize
 from evalsuite.errors import EvalsuiteError
+from evalsuite.features.standins import register_tiny_clip, save_open_clip_standin
 from evalsuite.metrics.clip_score import CLIPScore, scale_cosines
 from evalsuite.metrics.lpips import ASSET, LPIPS
 from evalsuite.metrics.pixel import PSNR, SSIM
@@ -124,3 +126,96 @@ def test_clip_score_scales():
     assert scale_cosines(cos, "cosine") == pytest.approx(0.4 / 3)
     assert scale_cosines(cos, "x100") == pytest.approx(100 * 0.4 / 3)
     assert scale_cosines(cos, "w2.5") == pytest.approx(2.5 * 0.5 / 3)
+
+
+CLIP_TEXTS = ["an astronaut", "a cat", "a cup of coffee", "a rocket"]
+
+
+@pytest.fixture
+def openai_tiny_clip(monkeypatch):
+    """The tiny open_clip config with ViT-B-32's "openai" pretrained tag (QuickGELU and all):
+    the OpenAI path without a 600 MB model. open_clip has no public call to add a tag; its
+    registry is a plain dict, restored after the test."""
+    import open_clip
+
+    name = register_tiny_clip()
+    tag = dict(open_clip.get_pretrained_cfg("ViT-B-32", "openai"))
+    assert tag["quick_gelu"] is True
+    monkeypatch.setitem(open_clip.pretrained._PRETRAINED, name, {"openai": tag})
+    return name
+
+
+def _open_clip_score(model, preprocess, model_name, images, texts) -> float:
+    """Mean image-text cosine computed directly with open_clip (the reference)."""
+    import open_clip
+    from PIL import Image
+
+    pix = torch.stack([preprocess(Image.fromarray(im)) for im in images])
+    tok = open_clip.get_tokenizer(model_name)(texts)
+    with torch.no_grad():
+        img = torch.nn.functional.normalize(model.eval().encode_image(pix).float(), dim=-1)
+        txt = torch.nn.functional.normalize(model.encode_text(tok).float(), dim=-1)
+    return (img * txt).sum(-1).mean().item()
+
+
+def _clip_score(model_name, pretrained, path, images, texts) -> float:
+    m = CLIPScore(model_name=model_name, pretrained=pretrained)
+    m.prepare({m.required_assets()[0]: ResolvedAsset(path, "stand-in", verified=False)})
+    m.update(images, texts)
+    return m.compute().value
+
+
+def test_clip_score_builds_openai_tagged_models_with_quick_gelu(pairs, tmp_path, openai_tiny_clip):
+    """A local weights file does not say which activation the model was trained with; the
+    "openai" tag does (QuickGELU), and the score must use it."""
+    import open_clip
+
+    images, _ = pairs
+    weights = save_open_clip_standin(tmp_path / "w.pt", openai_tiny_clip, "openai", seed=3)
+    ours = _clip_score(openai_tiny_clip, "openai", weights, images, CLIP_TEXTS)
+    expected = {}
+    for quick_gelu in (True, False):
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            openai_tiny_clip, pretrained=None, force_quick_gelu=quick_gelu)
+        open_clip.load_checkpoint(model, str(weights))
+        expected[quick_gelu] = _open_clip_score(model, preprocess, openai_tiny_clip, images,
+                                                CLIP_TEXTS)
+    assert ours == pytest.approx(expected[True], abs=1e-6)
+    assert abs(expected[True] - expected[False]) > 1e-4  # the activation is visible in the score
+
+
+def test_clip_score_other_tags_are_built_as_open_clip_builds_them(pairs, tmp_path):
+    """Without a QuickGELU tag the model and preprocessing are open_clip's own for that file."""
+    import open_clip
+
+    images, _ = pairs
+    name = register_tiny_clip()
+    weights = save_open_clip_standin(tmp_path / "w.pt", name, "test", seed=4)
+    model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=str(weights))
+    assert _clip_score(name, "test", weights, images, CLIP_TEXTS) == pytest.approx(
+        _open_clip_score(model, preprocess, name, images, CLIP_TEXTS), abs=1e-6)
+
+
+def test_clip_score_reads_openai_torchscript_archives(pairs, tmp_path, openai_tiny_clip):
+    """OpenAI's CLIP files are TorchScript archives; they give the same score as the same
+    weights saved as a state dict."""
+    import open_clip
+
+    from evalsuite.features.clip import load_open_clip
+
+    images, _ = pairs
+    state_file = save_open_clip_standin(tmp_path / "w.pt", openai_tiny_clip, "openai", seed=5)
+    model = load_open_clip(openai_tiny_clip, "openai", str(state_file))
+    # Shape the state dict as in OpenAI's archives: their text mask is a plain attribute (open_clip
+    # registers a buffer), and they carry scalars that loaders drop (input_resolution, ...;
+    # context_length and vocab_size are plain attributes of open_clip's model, so not added).
+    model.attn_mask = model._buffers.pop("attn_mask")
+    model.register_buffer("input_resolution", torch.tensor(32))
+    example = (torch.zeros(1, 3, 32, 32), open_clip.get_tokenizer(openai_tiny_clip)(["a"]))
+    with warnings.catch_warnings():  # torch.jit is deprecated but is OpenAI's format; tracing
+        warnings.simplefilter("ignore")  # also warns that shapes are fixed by the example
+        traced = torch.jit.trace(model, example, strict=False, check_trace=False)
+    traced.save(str(tmp_path / "openai.pt"))
+    assert _clip_score(openai_tiny_clip, "openai", tmp_path / "openai.pt", images, CLIP_TEXTS) \
+        == pytest.approx(_clip_score(openai_tiny_clip, "openai", state_file, images, CLIP_TEXTS),
+                         abs=1e-6)

@@ -17,22 +17,14 @@ from evalsuite.profile import (
     measure_latency,
     parameters_by_block,
 )
+from tiny_unet import one_thread, tiny_unet  # noqa: F401 (one_thread: autouse)
 
 TEXT = 77
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def tiny_cpu():
-    torch.manual_seed(0)
-    return build_ablated_unet(TINY_UNET_CONFIG, [], device="cpu").eval()
+    return tiny_unet()
 
 
 def tiny_attention_flops(batch: int = 1) -> int:

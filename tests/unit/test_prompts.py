@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.data import load_demo_prompts, load_text_prompts
+from evalsuite.data import Prompt, PromptSet, load_demo_prompts, load_text_prompts
 from evalsuite.errors import EvalsuiteError
 from evalsuite.samples.seeds import prompt_seed
 
@@ -54,3 +54,19 @@ def test_prompt_seed_depends_on_run_seed_and_id_only():
     assert prompt_seed(1234, "00001") != prompt_seed(1234, "00002")
     assert prompt_seed(1234, "00001") != prompt_seed(1235, "00001")
     assert 0 <= prompt_seed(7, "x") < 2**63
+
+
+@pytest.mark.parametrize("bad_id", ["../../x", "/etc/passwd", "a/b", "..", ".", "NUL", "con", "",
+                                    "x" * 300, "caf\u00e9", "a\x00b", "a\nb"])
+def test_prompt_set_refuses_ids_that_are_not_safe_file_names(bad_id: str):
+    prompts = (Prompt("00001", "a cat"), Prompt(bad_id, "a dog"))
+    with pytest.raises(EvalsuiteError, match=r"prompt set 'x' from src: id .*Ids name the image"):
+        PromptSet("x", prompts, "src")
+
+
+def test_prompt_set_refuses_ids_differing_only_in_case():
+    """On macOS and Windows (case-insensitive by default) "Cat.png" would overwrite "cat.png"."""
+    with pytest.raises(EvalsuiteError, match="'Cat' differs from id 'cat' only in case"):
+        PromptSet("x", (Prompt("cat", "a cat"), Prompt("Cat", "a big cat")), "src")
+    # Taking the first prompts of a valid set keeps it valid.
+    assert len(PromptSet("x", (Prompt("cat", "a"), Prompt("dog", "b")), "src").head(1)) == 1

@@ -45,6 +45,16 @@ def test_values_deltas_and_rounding():
     assert "| tiny | 22.00 | 0.00 | 0.0% | 0.305 | 0.000 | 0.0% | 3,000,000 | 0 | 0.0% |" in md
 
 
+def test_no_delta_against_or_from_an_infinite_value():
+    """PSNR of identical images is inf: its difference to anything is not a number to print."""
+    store = ResultStore([make_record(1, {"fid_clean": float("inf")}),
+                         make_record(2, {"fid_clean": 24.0}, ablations=("shared_kv",))])
+    t = build_table(store, TableDef(title="t", columns=[ColumnDef(metric="fid_clean", label="F")],
+                                    baseline={"ablations": "-"}), "inf")
+    assert t.values("F") == [float("inf"), 24.0]
+    assert t.values("Δ F") == [None, None] and t.values("Δ% F") == [None, None]
+
+
 def test_format_number_rounds_half_up_and_never_shows_minus_zero():
     assert format_number(0.125, 2) == "0.13" and format_number(2.675, 2) == "2.68"
     assert format_number(-0.0004, 3, signed=True) == "0.000"

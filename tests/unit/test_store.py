@@ -12,7 +12,7 @@ from PIL import Image
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_create_bytes, atomic_write_bytes, cached_sha256, sha256_file
-from evalsuite.samples.store import SampleStore, decode_png, encode_png
+from evalsuite.samples.store import SampleStore, check_ids, decode_png, encode_png, id_problem
 
 
 def test_png_round_trip_is_lossless_and_carries_metadata(tmp_path: Path):
@@ -74,3 +74,50 @@ def test_cached_sha256_rehashes_only_changed_files(tmp_path: Path):
     assert str(f.resolve()) in json.loads(cache.read_text())
     f.write_bytes(b"abcd")  # size changes -> re-hash
     assert cached_sha256(f, cache) == sha256_file(f)
+
+
+# Ids that must never become file names: path escapes, absolute paths, separators, dot names,
+# the store's own temporary prefix, Windows device names, control characters, non-ASCII text
+# and names longer than file systems take. "{tmp}" stands for the test's folder, so that an
+# absolute id that got through would land where the test looks.
+UNSAFE_IDS = ["../../x", "..", ".", "/etc/passwd", "{tmp}/abs", "a/b", "a\\b", "C:x", ".tmp-1", "-rf", "",
+              "NUL", "con", "Com1.txt", "lpt9", "a\x00b", "a\nb", "a b", "caf\u00e9",
+              "\u30c6\u30b9\u30c8", "x" * 300]
+
+
+@pytest.mark.parametrize("bad_id", UNSAFE_IDS)
+def test_store_refuses_unsafe_ids_and_writes_nothing(tmp_path: Path, bad_id: str):
+    bad_id = bad_id.replace("{tmp}", str(tmp_path))
+    root = tmp_path / "results" / "samples"  # "../../x" from the store's folder is results/x
+    store = SampleStore(root, {"model": "x"})
+    store.open()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    img = np.zeros((4, 4, 3), np.uint8)
+    for call in (lambda: store.write(bad_id, img, {}), lambda: store.read(bad_id),
+                 lambda: store.path(bad_id),
+                 lambda: store.write_manifest([{"id": bad_id, "text": "t", "seed": 0}])):
+        with pytest.raises(EvalsuiteError, match="Ids name the image files"):
+            call()
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("good_id", ["00001", "000000001003", "astronaut", "hubble_deep_field",
+                                     "COCO_val2014_000000001003", "x1.v2-final", "x" * 128])
+def test_safe_ids_are_their_own_file_names(tmp_path: Path, good_id: str):
+    """Accepted ids are stored under exactly ``<id>.png`` (no mapping: existing stores keep
+    their file names) and are found again by ``existing_ids``."""
+    store = SampleStore(tmp_path, {"model": "x"})
+    store.open()
+    path = store.write(good_id, np.zeros((4, 4, 3), np.uint8), {})
+    assert path == store.dir / f"{good_id}.png" and path.parent == store.dir
+    assert store.existing_ids() == {good_id}
+    assert id_problem(good_id) is None
+
+
+def test_check_ids_refuses_ids_differing_only_in_case_and_names_them():
+    check_ids(["a1", "b1", "A2"], "here")  # different ids whatever the case: fine
+    with pytest.raises(EvalsuiteError, match=r"here: id 'Cat' differs from id 'cat' only in case"):
+        check_ids(["cat", "dog", "Cat"], "here")
+    with pytest.raises(EvalsuiteError, match=r"'\.\./x'.*'NUL'.*\(and 1 more\).*Use row numbers"):
+        check_ids(["../x", "ok", "NUL", "a/b", "", "..", "\n", "ok2"], "here",
+                  "Use row numbers.")
