@@ -43,9 +43,8 @@ from evalsuite.models.vae import (MODEL, VaeRef, check_compatible, check_latent_
                                   encode, resolve_vae, to_decoder_latents)
 from evalsuite.protocols import protocol_record
 from evalsuite.results.provenance import provenance
-from evalsuite.results.record import SCHEMA_VERSION, new_run_id, utc_now, write_record
-from evalsuite.results.tables import write_tables
-from evalsuite.run import _write_report, check_writable, config_hash
+from evalsuite.results.record import SCHEMA_VERSION, new_run_id, utc_now
+from evalsuite.run import check_writable, config_hash, publish
 from evalsuite.samples.seeds import prompt_seed
 from evalsuite.samples.store import SampleStore, check_ids
 
@@ -284,11 +283,7 @@ def run_reconstruction(cfg: DictConfig, choices: dict[str, Any] | None = None,
     durations["metrics"] = ev.seconds
     durations["total"] = time.perf_counter() - t_start
     record = _record(p, choices, overrides, ev, decoded, digests, loaded, durations)
-    path = write_record(p.results / "records", record)
-    log.info("wrote record %s", path)
-    tables = write_tables(p.results)
-    log.info("updated tables %s", ", ".join(str(t) for t in tables.values()))
-    _write_report(p.results)
+    publish(p.results, record)
     return record
 
 

@@ -296,12 +296,18 @@ def _score(p: _Plan, prompts: Any, stats: Any, choices: dict[str, Any] | None,
     samples = {"dir": str(p.store.dir), "generation_key": p.store.key, "manifest_sha256": digest,
                "count": len(prompts), "generated": generated, "reused": len(prompts) - generated}
     record = _record(p, prompts, choices, ev, samples, durations)
-    path = write_record(p.results / "records", record)
-    log.info("wrote record %s", path)
-    tables = write_tables(p.results)
-    log.info("updated tables %s", ", ".join(str(t) for t in tables.values()))
-    _write_report(p.results)
+    publish(p.results, record)
     return record
+
+
+def publish(results: Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` (immutable), then refresh the tables and the report from all records."""
+    path = write_record(results / "records", record)
+    log.info("wrote record %s", path)
+    tables = write_tables(results)
+    log.info("updated tables %s", ", ".join(str(t) for t in tables.values()))
+    _write_report(results)
+    return path
 
 
 def _write_report(results: Path) -> None:

@@ -4,7 +4,8 @@
 ``build_named_table`` builds a definition from ``conf/table/`` (see ``tablebuild``, ``paper``).
 
 Runs table columns: run id and time, the config choice of each group, the sampler settings
-that change numbers, the dataset and its size, the protocol key (``protocol.py``), then one
+that change numbers, the dataset and its size, the protocol's name (with
+``(modified: ...)`` when a run departed from a preset) and key (``protocol.py``), then one
 column per metric named ``<metric>`` (or ``<metric>/<pairing>``) with the metric's version in
 a ``@v`` suffix, so values from different metric versions never share a column; when the
 records span several protocols, the protocol key is added too (``fid_clean@v1 [3f2a9c1b04de]``).
@@ -74,7 +75,9 @@ def record_row(rec: dict[str, Any], by_protocol: bool = False,
         row[k] = sampler.get(k)
     row["n_prompts"] = (rec.get("dataset") or {}).get("count")
     row["unet_params"] = model.get("unet_params")
-    key = protocol_of(rec).key
+    proto = protocol_of(rec)
+    key = proto.key
+    row["protocol_name"] = proto.name or "-"  # "-": an older record, protocol derived
     row["protocol"] = key
     for name, m in sorted((rec.get("metrics") or {}).items()):
         row[f"{name}@v{m['version']}" + (f" [{key}]" if by_protocol else "")] = m["value"]

@@ -4,6 +4,8 @@ sweep yields records that differ only in the scale and share one reference-stati
 import json
 import re
 
+import pandas as pd
+
 from conftest import run_cli
 from evalsuite.results.protocol import flatten, protocol_of
 from evalsuite.run import run
@@ -30,6 +32,8 @@ def test_a_modified_preset_is_recorded_as_such_and_kept_apart(compose, tmp_path)
     label = protocol_of(rec)
     assert label.name.startswith("snapfusion_coco2k_search (modified: dataset.n=3")
     assert label.key.endswith("~modified")
+    runs = pd.read_csv(tmp_path / "results" / "tables" / "runs.csv")
+    assert runs["protocol_name"].tolist() == [label.name]
 
 
 def test_cfg_sweep_records_differ_only_in_the_scale_and_share_reference_statistics(tmp_path):
