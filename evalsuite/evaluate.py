@@ -100,6 +100,9 @@ class Inputs:
     reconstruction: Reconstruction | None = None
     unavailable: Mapping[str, str] = field(default_factory=dict)  # pairing -> why not
     reference_stats: Mapping[str, ReferenceStats] = field(default_factory=dict)  # metric -> file
+    # The samples are VAE reconstructions of the reference images (task=reconstruction): only
+    # then do reconstruction-only metrics (rFID) mean what their name says.
+    reconstructions: bool = False
 
 
 def evaluate(prompts: PromptSet, store: SampleStore, metrics: Mapping[str, Callable[[], Metric]], *,
@@ -315,6 +318,9 @@ def _unavailable(inputs: Inputs, name: str, metric: Metric, pairing: str | None)
     if pairing is not None:
         return None if pairing in inputs.paired else inputs.unavailable.get(
             pairing, f"no {pairing} images to pair with")
+    if getattr(metric, "reconstruction_only", False) and not inputs.reconstructions:
+        return (f"{name} scores VAE reconstructions against their originals; these images are "
+                "generated samples (use task=reconstruction)")
     if isinstance(metric, TextImageMetric) and inputs.texts is None:
         return "no prompts for the images (give a prompts file)"
     if isinstance(metric, DistributionMetric) and inputs.reference is None \

@@ -11,8 +11,9 @@ what they are. ``protocol_record`` turns that into the record's ``protocol`` sec
   same protocol; a different caption file or resize does not.
 - ``hash``: sha256 of the fields. Tables and ``evalsuite compare`` group by it
   (``evalsuite/results/protocol.py``), so numbers of different protocols never share a column.
-- ``modified``: for a named preset, every command-line override touching one of its fields
-  (``dataset.n=4``) and every ``requires`` value the run does not meet
+- ``modified``: for a named preset, every override that can change one of its fields
+  (``dataset.n=4``, ``sampler=default``; not a location such as ``reference.images_dir``, a
+  device, or the choice of model) and every ``requires`` value the run does not meet
   (``model.resolution=64 (protocol: 512)``). The record keeps the preset's name but says it
   is not the published protocol; ``varies`` (the CFG scale of a sweep protocol) is exempt.
 """
@@ -71,6 +72,8 @@ def protocol_fields(cfg: DictConfig, prompts: Any | None, reference: Any | None)
                                  f"fix `fields` in conf/protocol/{spec.name}.yaml")
         value = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
         fields[path] = _strip(copy.deepcopy(value))
+    if fields["task"] == "reconstruction":
+        fields.pop("dataset", None)  # no prompts: the reference images are what is scored
     if "dataset" in fields and prompts is not None:
         fields["dataset"].update(sha256=prompts.sha256, count=len(prompts))
     if "reference" in fields:
@@ -95,20 +98,29 @@ def override_keys(overrides: Sequence[str]) -> list[tuple[str, str]]:
     return [(o.key_or_group, o.input_line or "") for o in parsed]
 
 
+def _changes_a_field(key: str, spec: Any) -> bool:
+    """True if overriding config path ``key`` can change a field of the preset."""
+    if key == "protocol" or key in spec.requires or any(_covers(v, key) for v in spec.varies):
+        return False  # choosing the preset; `requires` are checked by value; swept by design
+    if _covers("protocol", key):
+        return True
+    if any(part in LOCATION_KEYS or part in RUNTIME_KEYS for part in key.split(".")):
+        return False  # where inputs live or how fast it runs: content hashes cover the rest
+    return any(_covers(f, key) or (_covers(key, f) and f not in spec.requires)
+               for f in spec.fields)  # at/under a field, or a group choice replacing one
+
+
 def modifications(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
-    """How this run departs from the named preset (empty for ``custom`` or an unmodified run)."""
+    """How this run departs from the named preset (empty for ``custom`` or an unmodified run).
+
+    ``overrides`` are Hydra override strings (the command line's, plus any a study applies in
+    code, such as ``dataset.limit=64``). Choosing the model (``model=sd15``) is not a
+    modification; whether it meets ``requires`` (``model.resolution: 512``) is checked by value.
+    """
     spec = cfg.protocol
     if not spec.preset:
         return []
-    out = []
-    for key, text in override_keys(overrides):
-        if any(_covers(v, key) for v in spec.varies):
-            continue
-        if key == "protocol" or key in spec.requires:  # the preset itself; checked by value
-            continue
-        if _covers("protocol", key) or any(_covers(f, key) or _covers(key, f)
-                                           for f in spec.fields):
-            out.append(text)
+    out = [text for key, text in override_keys(overrides) if _changes_a_field(key, spec)]
     for path, expected in (spec.requires or {}).items():
         actual = OmegaConf.select(cfg, path)
         if actual != expected:
@@ -117,10 +129,15 @@ def modifications(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
 
 
 def protocol_record(cfg: DictConfig, prompts: Any | None, reference: Any | None,
-                    overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """The record's ``protocol`` section: name, version, source, fields, hash, modified."""
+                    overrides: Sequence[str] = (),
+                    extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The record's ``protocol`` section: name, version, source, fields, hash, modified.
+
+    ``extra``: fields a task adds (``task=reconstruction``: the encoder's identity and how
+    latents are drawn, which change every number of every decoder scored on them).
+    """
     spec = cfg.protocol
-    fields = protocol_fields(cfg, prompts, reference)
+    fields = {**protocol_fields(cfg, prompts, reference), **(extra or {})}
     return {"name": spec.name, "version": spec.version, "source": spec.source,
             "hash": sha256_json(fields),  # comparability is about the fields, not the label
             "fields": fields, "varies": list(spec.varies),

@@ -126,6 +126,14 @@ def _check_side(h: int, w: int, image_id: str, encoder: VaeRef) -> None:
                              f"reference.resolution to a multiple of {f}")
 
 
+def _latents(cfg: DictConfig) -> dict[str, Any]:
+    """How latents are drawn: the posterior mean, or a draw seeded per image."""
+    latents: dict[str, Any] = {"mode": cfg.vae.latents}
+    if cfg.vae.latents == "sample":
+        latents["seed"] = cfg.vae.seed
+    return latents
+
+
 def _store(results: Path, images: ImageSource, encoder: VaeRef, decoder: VaeRef,
            cfg: DictConfig) -> SampleStore:
     """The store of ``decoder``'s reconstructions, keyed by every factor that changes a pixel.
@@ -133,11 +141,9 @@ def _store(results: Path, images: ImageSource, encoder: VaeRef, decoder: VaeRef,
     Batch size is one of them: batched convolutions round the last bits differently for
     different batch shapes, which can move a pixel across a uint8 rounding boundary.
     """
-    latents: dict[str, Any] = {"mode": cfg.vae.latents}
-    if cfg.vae.latents == "sample":
-        latents["seed"] = cfg.vae.seed
     factors = {"task": "reconstruction", "reference": images.identity(),
-               "encoder": encoder.identity(), "decoder": decoder.identity(), "latents": latents,
+               "encoder": encoder.identity(), "decoder": decoder.identity(),
+               "latents": _latents(cfg),
                "dtype": cfg.sampler.dtype, "device_type": cfg.device.split(":")[0],
                "batch_size": cfg.vae.batch_size}
     return SampleStore(results / "reconstructions", factors)
@@ -157,7 +163,10 @@ def _plan(cfg: DictConfig, overrides: Sequence[str]) -> _Plan:
     images = _reference_images(reference, encoder, cfg.reference.name)
     # Validation is over: from here on, hashing (reference files, VAE weights) may write the
     # digest caches under results/cache.
-    protocol = protocol_record(cfg, None, reference, overrides)
+    # The decoder is what varies; the latents it decodes are part of the protocol.
+    latents = {"vae.encoder": encoder.identity(), "vae.latents": _latents(cfg),
+               "sampler.dtype": cfg.sampler.dtype}
+    protocol = protocol_record(cfg, None, reference, overrides, extra=latents)
     if cfg.threads:
         import torch
 
@@ -257,7 +266,7 @@ def _score(p: _Plan) -> Any:
     opts = EvalOptions(cfg.paths.assets_dir, m.allow_random_weights, m.verify_assets, "skip",
                        m.batch_size, p.results / "cache", m.bootstrap, m.bootstrap_seed)
     inputs = Inputs(samples=StoreSource(p.store, ids), texts=None, reference=p.images,
-                    paired=paired)
+                    paired=paired, reconstructions=True)
     ev = evaluate_sources(inputs, p.metric_factories, list(paired), opts)
     ev.skipped = {**p.skipped, **ev.skipped}
     return ev

@@ -4,7 +4,9 @@ Composes the same config as ``evalsuite run`` (``conf/stats.yaml`` extends ``con
 with ``stats.out_dir``), builds the reference set and the FID metrics of the ``metrics``
 group, computes the reference features through the run's feature cache (so a later
 ``evalsuite run`` reuses them, and a second ``stats`` reuses them too) and writes
-``<out_dir>/<reference name>-<metric>.npz``: float64 ``mu`` and ``sigma`` (what pytorch-fid's
+``<out_dir>/<reference name>-<metric>-<key>.npz`` (``key``: 12 characters of the
+feature-cache key, which names the reference set, extractor, resize and weights, so files
+made with other settings never overwrite each other): float64 ``mu`` and ``sigma`` (what pytorch-fid's
 ``calculate_frechet_distance`` and clean-fid take), ``n`` and a JSON ``provenance`` (the
 reference's ``describe()``, the metric's and extractor's identities, the weights).
 ``reference.stats.<metric>=<that file>`` imports it again (``features/stats_file.py``).
@@ -79,7 +81,7 @@ def export_stats(cfg: DictConfig) -> list[Path]:
     written = []
     for name, feature_file in files.items():
         st = feature_file.stats()
-        path = out_dir / f"{reference.name}-{name}.npz"
+        path = out_dir / f"{reference.name}-{name}-{feature_file.meta['key'][:12]}.npz"
         write_stats(path, st.mu, st.cov, st.n,
                     stats_provenance(reference, name, fids[name], feature_file))
         log.info("wrote %s: %s statistics of %s (%d images, %d dims)", path, name,

@@ -23,9 +23,11 @@ register_study_configs()
 @report_errors
 def app(cfg: DictConfig) -> None:
     """Run the study, print its Markdown table and where the files are."""
+    from hydra.core.hydra_config import HydraConfig
+
     from evalsuite.studies.block_sensitivity import run_study
 
-    result = run_study(cfg, hydra_choices(), CONF_DIR)
+    result = run_study(cfg, hydra_choices(), CONF_DIR, list(HydraConfig.get().overrides.task))
     print(result.files["md"].read_text(encoding="utf-8"), end="")
     log.info("study %s: %d actions ranked by %s; table, plot and data in %s", result.study_id,
              len(result.rows), result.rank_metric, result.out_dir)

@@ -255,7 +255,7 @@ class ScoreConfig:
 
 @dataclass
 class StatsSettings:
-    out_dir: str = MISSING  # where <reference name>-<metric>.npz files are written
+    out_dir: str = MISSING  # where <reference>-<metric>-<key>.npz files are written
 
 
 @dataclass

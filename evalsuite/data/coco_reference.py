@@ -61,7 +61,7 @@ class CocoReference:
         if subset == "split" and n is not None:
             raise EvalsuiteError(f"reference.n={n} applies to subset=prompts only; subset=split "
                                  "takes every image of the annotation file (set n=null)")
-        self.resize = check_square_resize(resize, resolution, "reference.") or "none"
+        self.resize = check_square_resize(resize, resolution, "reference.", "resolution") or "none"
         self.resolution = resolution if self.resize != "none" else None
         self.name, self.subset, self.n_requested, self.seed = name, subset, n, seed
         self.stats = load_stats_map(stats)

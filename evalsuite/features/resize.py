@@ -78,10 +78,12 @@ def cmmd_bicubic(image: np.ndarray, size: int) -> np.ndarray:
 SQUARE_RESIZES = ("squash", "center_crop", "none")
 
 
-def check_square_resize(mode: str | None, size: int | None, where: str) -> str | None:
+def check_square_resize(mode: str | None, size: int | None, where: str,
+                        size_key: str = "size") -> str | None:
     """Validate a (resize, size) pair; return the mode, or None for "as is".
 
-    ``where`` names the owner in the message (``"fid_legacy: "``, ``"reference."``) so the
+    ``where`` names the owner in the message (``"fid_legacy: "``, ``"reference."``) and
+    ``size_key`` the size parameter's name there (a reference calls it ``resolution``), so the
     user sees which parameter to fix. ``"none"`` and None both mean "as is"; ``size`` is then
     not used (and not checked).
     """
@@ -91,8 +93,8 @@ def check_square_resize(mode: str | None, size: int | None, where: str) -> str |
         raise ConfigError(f"{where}resize={mode!r}; choose one of {list(SQUARE_RESIZES)} "
                           "(none or null: as is)")
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ConfigError(f"{where}size={size!r}: resize={mode} needs a positive integer size "
-                          "(the side of the square output, in pixels)")
+        raise ConfigError(f"{where}{size_key}={size!r}: resize={mode} needs a positive integer "
+                          f"{size_key} (the side of the square output, in pixels)")
     return mode
 
 

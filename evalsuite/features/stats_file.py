@@ -45,8 +45,19 @@ class ReferenceStats:
 
     def record(self) -> dict[str, Any]:
         """What identifies the file (content, not location): for describe() and cache keys."""
-        return {"sha256": self.sha256, "dims": self.dims,
-                "n": self.n if self.n is not None else "unknown"}
+        out: dict[str, Any] = {"sha256": self.sha256, "dims": self.dims,
+                               "n": self.n if self.n is not None else "unknown"}
+        made_from = (self.provenance or {}).get("reference")
+        if isinstance(made_from, dict):  # `evalsuite stats` says which images: keep it visible
+            out["made_from"] = {k: made_from.get(k) for k in ("name", "sha256", "n",
+                                                              "preprocess", "resolution")}
+        return out
+
+    def made_by(self) -> dict[str, Any] | None:
+        """The extractor identity the file was computed with (files from ``evalsuite stats``;
+        None for clean-fid / pytorch-fid files, which do not say)."""
+        ex = (self.provenance or {}).get("extractor")
+        return ex if isinstance(ex, dict) else None
 
 
 def _bad(path: Path, why: str) -> EvalsuiteError:

@@ -22,11 +22,12 @@ does not say how many images it summarises is recorded with ``n_ref: "unknown"``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import numpy as np
 
 from evalsuite.errors import EvalsuiteError
+from evalsuite.io import sha256_json
 from evalsuite.features.base import FeatureExtractor
 from evalsuite.features.inception import CleanFIDInception, PytorchFIDInception
 from evalsuite.metrics.base import DistributionMetric, MetricResult
@@ -35,6 +36,7 @@ from evalsuite.metrics.functional.frechet import (FrechetResult, GaussianStats, 
                                                   reliability)
 
 if TYPE_CHECKING:
+    from evalsuite.assets import ResolvedAsset
     from evalsuite.features.cache import FeatureFile
     from evalsuite.features.stats_file import ReferenceStats
 
@@ -86,8 +88,30 @@ class FID(DistributionMetric):
                 f"{self.name}: reference statistics file {stats.path} has {stats.dims}-dim "
                 f"features, but this metric's extractor ({self.extractor.name}) gives "
                 f"{self.extractor.dims}; use a file computed with the same network and layer")
+        made_by, mine = stats.made_by(), self.extractor.spec()
+        if made_by is not None:  # written by `evalsuite stats`: it says how it was made
+            differ = [k for k in ("extractor", "version", "params")
+                      if sha256_json(made_by.get(k)) != sha256_json(mine[k])]
+            if differ:
+                raise EvalsuiteError(
+                    f"{self.name}: reference statistics file {stats.path} was computed with "
+                    "other feature settings (" + "; ".join(
+                        f"{k}: {made_by.get(k)!r} there, {mine[k]!r} here" for k in differ)
+                    + f"); export them with this metric's settings (evalsuite stats) or drop "
+                    f"reference.stats.{self.name}")
         self._imported = stats
         self.reset()
+
+    def prepare(self, weights: Mapping[str, "ResolvedAsset | None"]) -> None:
+        super().prepare(weights)
+        made_by = self._imported.made_by() if self._imported is not None else None
+        if made_by is not None and "weights" in made_by:
+            here = self.extractor.identity()["weights"]
+            if sha256_json(made_by["weights"]) != sha256_json(here):
+                raise EvalsuiteError(
+                    f"{self.name}: reference statistics file {self._imported.path} was computed "
+                    f"with other Inception weights ({made_by['weights']}) than this run's "
+                    f"({here}); their FID would compare two different feature spaces")
 
     def reset(self) -> None:
         self._gen = RunningStats(self.extractor.dims)
@@ -229,3 +253,4 @@ class ReconstructionFID(CleanFID):
     """
 
     name = "rfid_clean"
+    reconstruction_only: ClassVar[bool] = True  # skipped (with the reason) on generated samples

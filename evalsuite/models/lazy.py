@@ -20,21 +20,23 @@ class ComponentCache:
 
     A study runs ``evalsuite run`` once per action on the same model; reloading SD v1.5 from
     disk for each costs far more than one copy of its UNet. Each borrower gets its own deep
-    copy of the UNet (ablation surgery changes it in place); the other components are shared,
-    since generation only reads them.
+    copy of the UNet (ablation surgery changes it in place); the other components are shared.
+    The pipeline moves them to its device and dtype in place, so those are part of the key:
+    a float16 borrower never hands its converted modules to a float32 one.
     """
 
     def __init__(self) -> None:
         self._loaded: dict[str, dict[str, Any]] = {}
         self.loads = 0  # how many times a source was actually loaded (tests, logs)
 
-    def borrow(self, source: Any) -> dict[str, Any]:
-        """The components of ``source``: loaded on first request, with a private UNet."""
+    def borrow(self, source: Any, dtype: str, device: str) -> dict[str, Any]:
+        """The components of ``source`` for ``dtype`` on ``device``: loaded on first request,
+        with a private UNet."""
         import copy
 
         from evalsuite.io import sha256_json
 
-        key = sha256_json(source.identity())
+        key = sha256_json({"model": source.identity(), "dtype": dtype, "device": device})
         if key not in self._loaded:
             self._loaded[key] = source.load()
             self.loads += 1
@@ -65,8 +67,9 @@ class LazyModel:
 
     def _load(self) -> dict[str, Any]:
         if self._components is None:
-            self._components = (self.cache.borrow(self.source) if self.cache is not None
-                                else self.source.load())
+            self._components = (
+                self.cache.borrow(self.source, self.sampler.dtype, self.device)
+                if self.cache is not None else self.source.load())
         return self._components
 
     def generator(self, ablated: bool = True) -> Any:

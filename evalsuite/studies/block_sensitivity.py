@@ -134,8 +134,12 @@ def _measure(cfg: DictConfig, base_config: dict[str, Any], preset: list[Any],
 
 
 def run_study(cfg: DictConfig, choices: dict[str, Any] | None = None,
-              conf_dir: str | Path | None = None) -> StudyResult:
-    """Run the study on the composed ``conf/study.yaml`` config; write and return the ranking."""
+              conf_dir: str | Path | None = None, overrides: Sequence[str] = ()) -> StudyResult:
+    """Run the study on the composed ``conf/study.yaml`` config; write and return the ranking.
+
+    ``overrides``: the command line's, recorded by every run together with the prompt limit
+    the study applies, so a run under a named protocol says how it departs from it.
+    """
     from evalsuite.models.lazy import ComponentCache
     from evalsuite.profile.model import unet_architecture
     from evalsuite.results.record import new_run_id
@@ -157,12 +161,13 @@ def run_study(cfg: DictConfig, choices: dict[str, Any] | None = None,
     table = _measure(cfg, base_config, preset, acts)
 
     loaded = ComponentCache()  # the model is loaded once and lent to every action's run
-    base = run(run_config(cfg, [], conf_dir, tag), choices, components=loaded)  # + baseline samples
+    limit = prompt_limit(cfg)
+    ovr = [*overrides] + ([f"dataset.limit={limit}"] if limit != cfg.dataset.limit else [])
+    base = run(run_config(cfg, [], conf_dir, tag), choices, ovr, loaded)  # + baseline samples
     records: dict[str, dict[str, Any]] = {}
     for i, action in enumerate(acts.actions, 1):
         log.info("%s: action %d/%d: remove %s", NAME, i, len(acts.actions), action)
-        records[action] = run(run_config(cfg, [action], conf_dir, tag), choices,
-                              components=loaded)
+        records[action] = run(run_config(cfg, [action], conf_dir, tag), choices, ovr, loaded)
 
     metrics, left_out = scorable_metrics(base, list(records.values()))
     rank_metric = choose_rank_metric(list(cfg.study.rank_by), metrics)

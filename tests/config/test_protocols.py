@@ -7,7 +7,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import ROOT
+from fixtures import write_coco
+from evalsuite.data.coco_reference import CocoReference
 from evalsuite.data.prompts import Prompt, PromptSet
+from evalsuite.errors import EvalsuiteError
 from evalsuite.protocol_table import BEGIN, END, compose_preset, markdown_table, preset_names
 from evalsuite.protocols import modifications, protocol_fields, protocol_record
 
@@ -61,6 +64,24 @@ def test_machine_paths_and_runtime_settings_do_not_change_the_protocol():
     assert "annotations" not in str(protocol_fields(a, ps, None))
 
 
+def test_the_same_coco_images_in_two_folders_give_the_same_protocol(tmp_path):
+    """The reference enters the protocol by content (every file's sha256), not by location."""
+    cfg = compose_preset("coco2017_5k")
+    ps = prompts("a cat")
+    hashes, refs = [], []
+    for where in ("a", "b"):
+        ann = write_coco(tmp_path / where, n_images=4, year="2017")
+        ref = CocoReference("coco2017_val", str(ann), str(ann.parents[1] / "val2017"),
+                            resize="center_crop", resolution=32)
+        refs.append(ref)
+        hashes.append(protocol_record(cfg, ps, ref)["hash"])
+    assert hashes[0] == hashes[1]
+    assert str(tmp_path) not in str(protocol_fields(cfg, ps, refs[0]))
+    squashed = CocoReference("coco2017_val", str(tmp_path / "a/annotations/captions_val2017.json"),
+                             str(tmp_path / "a/val2017"), resize="squash", resolution=32)
+    assert protocol_record(cfg, ps, squashed)["hash"] != hashes[0]
+
+
 def test_the_prompt_set_and_metric_settings_change_the_hash():
     cfg = compose_preset("coco2014_30k_clean")
     base = protocol_record(cfg, prompts("a cat", "a dog"), None)["hash"]
@@ -90,6 +111,14 @@ def test_overrides_of_fields_and_unmet_requirements_are_recorded_as_modification
     mods = modifications(cfg, overrides)
     # batch size and paths do not change numbers; the model here is the tiny one (64 px)
     assert mods == ["dataset.n=4", "sampler.steps=50", "model.resolution=64 (protocol: 512)"]
+    # choosing the model, where inputs live, devices and imported statistics' paths are not
+    # departures (content hashes and `requires` cover what matters)
+    harmless = ["model=sd15", "model.path=/models/sd15", "reference.images_dir=/data/v",
+                "dataset.annotations=/data/a.json", "metrics.items.fid_legacy.device=cuda:1",
+                "+reference.stats.fid_legacy=/data/s.npz", "sampler.batch_size=16"]
+    cfg = compose_preset("bk_sdm_coco30k", overrides=("model=sd15",))
+    assert modifications(cfg, ["protocol=bk_sdm_coco30k", *harmless]) == []
+    assert modifications(cfg, ["sampler=default"]) == ["sampler=default"]  # replaces fields
     sweep = compose_preset("snapfusion_coco6k_cfg_sweep", overrides=("model.resolution=512",))
     assert modifications(sweep, ["sampler.guidance_scale=3.0", "model.resolution=512"]) == []
     assert modifications(compose_preset("custom"), ["dataset.limit=2"]) == []  # nothing published
@@ -98,7 +127,7 @@ def test_overrides_of_fields_and_unmet_requirements_are_recorded_as_modification
 def test_a_field_that_is_not_a_config_path_is_a_clear_error():
     cfg = compose_preset("custom")
     OmegaConf.update(cfg, "protocol.fields", ["dataset", "sampler.stepz"], force_add=True)
-    with pytest.raises(Exception, match="sampler.stepz"):
+    with pytest.raises(EvalsuiteError, match="sampler.stepz"):
         protocol_fields(cfg, prompts("a"), None)
 
 

@@ -210,6 +210,13 @@ def test_latent_draws_are_seeded_per_image_and_a_resumed_run_stores_the_same_byt
     # batch size can move a pixel (batched kernels round differently), so it is keyed too
     batch5 = run(compose(*PIXEL, f"vae.decoder={vaes['pruned']}", "vae.batch_size=5"))
     assert batch5["reconstructions"]["key"] != mode["reconstructions"]["key"]
+    # the latents decoded are part of the protocol; the decoder and the batch size are not
+    hashes = {r["protocol"]["hash"] for r in (first, other_seed, mode)}
+    assert len(hashes) == 3 and batch5["protocol"]["hash"] == mode["protocol"]["hash"]
+    assert "dataset" not in mode["protocol"]["fields"]
+    assert mode["protocol"]["fields"]["vae.latents"] == {"mode": "mode"}
+    model_vae = run(compose(*PIXEL))  # another decoder (the model's own), same latents
+    assert model_vae["protocol"]["hash"] == mode["protocol"]["hash"]
 
 
 def test_the_vae_of_a_pipeline_folder_is_loaded_offline_and_matches_the_in_memory_one(compose,
@@ -272,3 +279,13 @@ def test_cli_refuses_mismatched_latent_channels_with_one_message(tmp_path, vaes)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "latent_channels" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_rfid_is_skipped_on_generated_samples(compose):
+    """rFID compares reconstructions with their originals; on a generation run's samples the
+    same network would give an FID of samples vs. photographs under the name rFID."""
+    rec = run(compose("dataset.limit=2", "sampler.steps=1", "metrics=reconstruction",
+                      "~metrics.items.lpips", "metrics.allow_random_weights=true"))
+    assert "rfid_clean" not in rec["metrics"]
+    assert "task=reconstruction" in rec["skipped_metrics"]["rfid_clean"]
+    assert "psnr/reconstruction" in rec["metrics"]  # the model's VAE round trip still runs

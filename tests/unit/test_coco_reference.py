@@ -179,7 +179,7 @@ def test_a_corrupt_image_is_named_when_read(coco):
 @pytest.mark.parametrize("kw, match", [
     ({"subset": "all"}, "reference.subset='all'"),
     ({"resize": "stretch"}, "reference.resize='stretch'"),
-    ({"resize": "squash", "resolution": 0}, "reference.size=0"),
+    ({"resize": "squash", "resolution": 0}, "reference.resolution=0"),
     ({"subset": "split", "n": 3}, "reference.n=3 applies to subset=prompts only"),
 ])
 def test_bad_settings_name_the_parameter(coco, kw, match):

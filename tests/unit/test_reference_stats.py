@@ -136,6 +136,25 @@ def test_export_then_import_gives_the_identical_fid(tmp_path):
     assert from_file.features_cached == ["samples:inception_v3_pytorch_fid"]
 
 
+def test_statistics_made_with_other_feature_settings_or_weights_are_refused(tmp_path):
+    """A file from `evalsuite stats` says which extractor made it: another network, eval
+    resize or weights would compare two different feature spaces, so it is refused."""
+    made = LegacyFID(dims=64)
+    made.prepare({"inception_pytorch_fid": None})  # random-init weights
+    prov = {"extractor": made.extractor.identity()}
+    stats = load_stats(write_stats(tmp_path / "s.npz", np.zeros(64), np.eye(64), 10, prov))
+    LegacyFID(dims=64).use_reference_stats(stats)  # same settings: accepted
+    with pytest.raises(EvalsuiteError, match=r"other feature settings \(params"):
+        LegacyFID(dims=64, resize="squash", size=256).use_reference_stats(stats)
+    other = dict(prov, extractor={**prov["extractor"], "weights": {"x.pth": "ab" * 32}})
+    stats2 = load_stats(write_stats(tmp_path / "s2.npz", np.zeros(64), np.eye(64), 10, other))
+    fid = LegacyFID(dims=64)
+    fid.use_reference_stats(stats2)
+    with pytest.raises(EvalsuiteError, match="other Inception weights"):
+        fid.prepare({"inception_pytorch_fid": None})
+    assert load_stats(tmp_path / "s.npz").record()["n"] == 10
+
+
 def test_stats_only_reference_skips_metrics_that_need_images(tmp_path):
     gen = FolderSource(write_folder(tmp_path / "gen", photo_crops(4, 24, seed=1)))
     path = write_stats(tmp_path / "s.npz", *(lambda x: (x.mean(0), np.cov(x, rowvar=False)))(
@@ -169,7 +188,7 @@ def test_imported_stats_enter_describe_but_not_the_feature_key(tmp_path):
 
 
 def test_stats_command_exports_through_the_run_cache(compose, tmp_path, caplog):
-    """`evalsuite stats` (its function): one file per FID metric, named <reference>-<metric>,
+    """`evalsuite stats` (its function): one file per FID metric, <reference>-<metric>-<key>,
     features in the run's cache; a second export reuses them."""
     from hydra import compose as hydra_compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -188,7 +207,8 @@ def test_stats_command_exports_through_the_run_cache(compose, tmp_path, caplog):
     assert cfg.stats.out_dir == f"{tmp_path}/results/stats"
     caplog.set_level(logging.INFO)
     written = export_stats(cfg)
-    assert [p.name for p in written] == ["skimage_photos-fid_legacy.npz"]
+    key = load_stats(written[0]).provenance["feature_cache_key"][:12]
+    assert [p.name for p in written] == [f"skimage_photos-fid_legacy-{key}.npz"]
     assert "reference statistics computed: skimage_photos inception_v3_pytorch_fid (14 images)" \
         in caplog.text
     st = load_stats(written[0])
@@ -204,6 +224,11 @@ def test_stats_command_exports_through_the_run_cache(compose, tmp_path, caplog):
                                _opts(tmp_path / "results" / "cache"))
     np.testing.assert_array_equal(files["fid_legacy"].stats().mu, st.mu)
     caplog.clear()
-    export_stats(cfg)
+    assert export_stats(cfg) == written  # same settings: the same file, rewritten identically
     assert "reference statistics reused: skimage_photos" in caplog.text
     assert "reference statistics computed" not in caplog.text
+    # other settings (here the eval resize) never overwrite it
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        other = hydra_compose("stats", overrides=[*overrides, "+metrics.items.fid_legacy.resize=squash",
+                                                  "+metrics.items.fid_legacy.size=8"])
+    assert export_stats(other)[0].name != written[0].name and written[0].is_file()
