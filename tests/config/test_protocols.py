@@ -137,3 +137,22 @@ def test_readme_protocols_table_is_generated_from_the_presets():
     assert m, "README.md has no protocols table between the markers"
     assert m.group(1).strip() == markdown_table().strip(), \
         "README protocols table is stale: run `python -m evalsuite.protocol_table`"
+
+
+def test_the_cfg_sweep_protocol_sweeps_1_to_10_5_in_steps_of_half():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from conftest import CONF_DIR
+
+    compose_preset("custom")  # registers the schemas
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["protocol=snapfusion_coco6k_cfg_sweep"],
+                      return_hydra_config=True)
+    (param, values), = cfg.hydra.sweeper.params.items()
+    sweep = OverridesParser.create().parse_overrides([f"{param}={values}"])[0]
+    scales = [float(v) for v in sweep.sweep_string_iterator()]
+    assert param == "sampler.guidance_scale" and param in cfg.protocol.varies
+    assert scales == [1.0 + 0.5 * i for i in range(20)]  # 1.0 ... 10.5 (SnapFusion Sec. 5)
