@@ -173,8 +173,16 @@ def evaluate_sources(inputs: Inputs, metrics: Mapping[str, Callable[[], Metric]]
     jobs = _plan(inputs, metrics, paired_with, opts, res, cache)
     plan = FeaturePlan(FeatureCache(Path(opts.cache_dir) / "features" if opts.cache_dir else None))
     ref_requests: dict[str, FeatureExtractor] = {}
-    for job in jobs:
-        job.metric.prepare(job.weights)
+    for job in list(jobs):
+        try:
+            job.metric.prepare(job.weights)
+        except EvalsuiteError as e:  # e.g. imported statistics made with other weights
+            if opts.on_error == "raise":
+                raise
+            log.warning("skipping metric %s: %s", job.name, e)
+            res.skipped[job.name] = str(e)
+            jobs.remove(job)
+            continue
         if isinstance(job.metric, DistributionMetric):
             ex = job.metric.extractor
             ref_key = None
@@ -300,15 +308,28 @@ def attach_reference_stats(name: str, metric: Metric,
 
 
 def check_reference_stats(stats: Mapping[str, ReferenceStats],
-                          metrics: Mapping[str, Callable[[], Metric]]) -> None:
-    """Fail early (before generation) if an imported statistics file cannot serve its metric.
+                          metrics: Mapping[str, Callable[[], Metric]],
+                          opts: EvalOptions | None = None) -> None:
+    """Fail early (before generation) if an imported statistics file cannot serve its metric:
+    wrong kind of metric, dims, feature settings and, with ``opts``, the weights the metric
+    will use (resolved as ``evaluate`` resolves them; a missing file is left to ``evaluate``,
+    which skips the metric with the reason).
 
     A file for a metric that is not configured is not an error (``evaluate`` logs it): the
     reference option may be shared by runs with other metric sets.
     """
+    digests = Path(opts.cache_dir) / "sha256.json" if opts and opts.cache_dir else None
     for name in stats:
-        if name in metrics:
-            attach_reference_stats(name, metrics[name](), stats)
+        if name not in metrics:
+            continue
+        metric = metrics[name]()
+        attach_reference_stats(name, metric, stats)
+        if opts is not None:
+            try:
+                weights = _resolve_weights(metric, opts, digests)
+            except MissingAssetError:
+                continue
+            metric.prepare(weights)  # checks the weights against the file's provenance
 
 
 def _unavailable(inputs: Inputs, name: str, metric: Metric, pairing: str | None) -> str | None:
@@ -320,7 +341,7 @@ def _unavailable(inputs: Inputs, name: str, metric: Metric, pairing: str | None)
             pairing, f"no {pairing} images to pair with")
     if getattr(metric, "reconstruction_only", False) and not inputs.reconstructions:
         return (f"{name} scores VAE reconstructions against their originals; these images are "
-                "generated samples (use task=reconstruction)")
+                "generated samples (use task=reconstruction, or score.reconstructions=true)")
     if isinstance(metric, TextImageMetric) and inputs.texts is None:
         return "no prompts for the images (give a prompts file)"
     if isinstance(metric, DistributionMetric) and inputs.reference is None \

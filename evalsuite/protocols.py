@@ -11,16 +11,18 @@ what they are. ``protocol_record`` turns that into the record's ``protocol`` sec
   same protocol; a different caption file or resize does not.
 - ``hash``: sha256 of the fields. Tables and ``evalsuite compare`` group by it
   (``evalsuite/results/protocol.py``), so numbers of different protocols never share a column.
-- ``modified``: for a named preset, every override that can change one of its fields
-  (``dataset.n=4``, ``sampler=default``; not a location such as ``reference.images_dir``, a
-  device, or the choice of model) and every ``requires`` value the run does not meet
-  (``model.resolution=64 (protocol: 512)``). The record keeps the preset's name but says it
-  is not the published protocol; ``varies`` (the CFG scale of a sweep protocol) is exempt.
+- ``modified``: for a named preset, every field whose value differs from the preset's own
+  (the preset is composed again with the run's model choice and runtime settings; locations
+  compare by file name) and every ``requires`` value the run does not meet, e.g.
+  ``sampler.steps=50 (protocol: 25)``, ``model.resolution=64 (protocol: 512)``. The record
+  keeps the preset's name but says it is not the published protocol; ``varies`` (the CFG
+  scale of a sweep protocol) is exempt.
 """
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from omegaconf import DictConfig, OmegaConf
@@ -98,29 +100,94 @@ def override_keys(overrides: Sequence[str]) -> list[tuple[str, str]]:
     return [(o.key_or_group, o.input_line or "") for o in parsed]
 
 
-def _changes_a_field(key: str, spec: Any) -> bool:
-    """True if overriding config path ``key`` can change a field of the preset."""
+def _departure_setting(key: str, spec: Any) -> bool:
+    """True if an override of ``key`` can make a run depart from the preset: it is at, under
+    or above a field (``sampler.steps``, ``~metrics.items.clip_score``, ``sampler=default``),
+    other than the model choice and runtime settings, which the preset is composed with too.
+    Locations are compared by file name, so moving COCO is no departure but another captions
+    file or an imported statistics file is."""
     if key == "protocol" or key in spec.requires or any(_covers(v, key) for v in spec.varies):
-        return False  # choosing the preset; `requires` are checked by value; swept by design
-    if _covers("protocol", key):
+        return False
+    if any(part in RUNTIME_KEYS for part in key.split(".")):
+        return False
+    if _covers("protocol", key) or key == "task":
         return True
-    if any(part in LOCATION_KEYS or part in RUNTIME_KEYS for part in key.split(".")):
-        return False  # where inputs live or how fast it runs: content hashes cover the rest
     return any(_covers(f, key) or (_covers(key, f) and f not in spec.requires)
-               for f in spec.fields)  # at/under a field, or a group choice replacing one
+               for f in spec.fields)
 
 
-def modifications(cfg: DictConfig, overrides: Sequence[str]) -> list[str]:
+def _compose_preset(name: str, overrides: list[str]) -> DictConfig:
+    """The run config of ``protocol=<name>`` with ``overrides``, inside a Hydra app (its
+    config search path) or, outside one, from evalsuite's conf/."""
+    from hydra import compose
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return compose("config", overrides=[f"protocol={name}", *overrides])
+    from evalsuite.protocol_table import compose_preset
+
+    return compose_preset(name, overrides=tuple(overrides))
+
+
+def _settings(cfg: DictConfig) -> dict[str, Any]:
+    """The config-level values of a protocol's fields, for comparing a run with its preset:
+    locations by file name (``captions_val2014.json``, ``val2014``), runtime keys dropped,
+    swept and required paths left out (the latter are checked by value on their own)."""
+    spec = cfg.protocol
+
+    def norm(node: Any) -> Any:
+        if isinstance(node, Mapping):
+            return {k: (Path(str(v)).name if k in LOCATION_KEYS and isinstance(v, str) else norm(v))
+                    for k, v in node.items() if k not in RUNTIME_KEYS}
+        return [norm(v) for v in node] if isinstance(node, list) else node
+
+    out: dict[str, Any] = {"task": cfg.get("task", "generate"),
+                           "protocol": OmegaConf.to_container(spec, resolve=True)}
+    for path in spec.fields:
+        if path in spec.requires:
+            continue
+        node = OmegaConf.select(cfg, path)
+        out[path] = norm(OmegaConf.to_container(node, resolve=True)
+                         if isinstance(node, DictConfig) else node)
+    for path in spec.varies:
+        for key in list(out):
+            if _covers(path, key):
+                out.pop(key)
+            elif _covers(key, path) and isinstance(out[key], dict):
+                _drop(out[key], path[len(key) + 1:])
+    return out
+
+
+def _diff(run: Any, preset: Any, path: str = "") -> list[str]:
+    """``path=<run value> (protocol: <preset value>)`` at the highest level that differs."""
+    if isinstance(run, dict) and isinstance(preset, dict):
+        return [d for k in sorted(set(run) | set(preset), key=str)
+                for d in _diff(run.get(k, _ABSENT), preset.get(k, _ABSENT),
+                               f"{path}.{k}" if path else str(k))]
+    if run == preset:
+        return []
+
+    def show(v: Any) -> str:
+        return "absent" if v is _ABSENT else "{...}" if isinstance(v, dict) else str(v)
+
+    return [f"{path}={show(run)} (protocol: {show(preset)})"]
+
+
+def modifications(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
     """How this run departs from the named preset (empty for ``custom`` or an unmodified run).
 
-    ``overrides`` are Hydra override strings (the command line's, plus any a study applies in
-    code, such as ``dataset.limit=64``). Choosing the model (``model=sd15``) is not a
-    modification; whether it meets ``requires`` (``model.resolution: 512``) is checked by value.
+    Decided by value: the preset is composed again with this run's model choice, locations and
+    runtime settings (the ``overrides`` that cannot change a field), and every field whose
+    value differs is listed, as is every ``requires`` the run does not meet. So choosing what
+    the preset already chooses (``sampler=sd_pndm25``) is no departure, while a study's prompt
+    limit or a command-line ``sampler.steps=50`` is. ``varies`` (a sweep's CFG scale) is exempt.
     """
     spec = cfg.protocol
     if not spec.preset:
         return []
-    out = [text for key, text in override_keys(overrides) if _changes_a_field(key, spec)]
+    keep = [text for key, text in override_keys(overrides) if not _departure_setting(key, spec)]
+    preset = _compose_preset(spec.name, keep)
+    out = _diff(_settings(cfg), _settings(preset))
     for path, expected in (spec.requires or {}).items():
         actual = OmegaConf.select(cfg, path)
         if actual != expected:

@@ -163,10 +163,6 @@ def _plan(cfg: DictConfig, overrides: Sequence[str]) -> _Plan:
     images = _reference_images(reference, encoder, cfg.reference.name)
     # Validation is over: from here on, hashing (reference files, VAE weights) may write the
     # digest caches under results/cache.
-    # The decoder is what varies; the latents it decodes are part of the protocol.
-    latents = {"vae.encoder": encoder.identity(), "vae.latents": _latents(cfg),
-               "sampler.dtype": cfg.sampler.dtype}
-    protocol = protocol_record(cfg, None, reference, overrides, extra=latents)
     if cfg.threads:
         import torch
 
@@ -176,6 +172,10 @@ def _plan(cfg: DictConfig, overrides: Sequence[str]) -> _Plan:
     for ref in (encoder, decoder, compare):
         if ref is not None:
             ref.digest_cache = digests
+    # The decoder is what varies; the latents it decodes are part of the protocol.
+    latents = {"vae.encoder": encoder.identity(), "vae.latents": _latents(cfg),
+               "sampler.dtype": cfg.sampler.dtype}
+    protocol = protocol_record(cfg, None, reference, overrides, extra=latents)
     store = _store(results, images, encoder, decoder, cfg)
     compare_store = _store(results, images, encoder, compare, cfg) if compare else None
     seeds = ({i: prompt_seed(cfg.vae.seed, i) for i in images.ids}

@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from evalsuite.config.build import build
 from evalsuite.errors import EvalsuiteError
-from evalsuite.data.reference import reference_stats
-from evalsuite.evaluate import Reconstruction, check_reference_stats, evaluate
+from evalsuite.data.reference import check_stats_images, reference_stats
+from evalsuite.evaluate import EvalOptions, Reconstruction, check_reference_stats, evaluate
 from evalsuite.io import JsonCache, atomic_create_bytes, sha256_json
 from evalsuite.models.lazy import ComponentCache, LazyGenerator, LazyModel
 from evalsuite.models.schedulers import check_sampler
@@ -154,7 +154,11 @@ def _plan(cfg: DictConfig, overrides: Sequence[str] = (),
     if _needs_reference(probes, paired_with):
         # cache_dir: a large image folder's content hash is remembered, not recomputed per run
         reference = build(cfg.reference, "reference", cache_dir=str(results / "cache"))
-        check_reference_stats(reference_stats(reference), metric_factories)
+        m = cfg.metrics
+        check_stats_images(reference)
+        check_reference_stats(reference_stats(reference), metric_factories, EvalOptions(
+            cfg.paths.assets_dir, m.allow_random_weights, m.verify_assets,
+            cache_dir=results / "cache"))
     protocol = protocol_record(cfg, prompts, reference, overrides)
     if protocol["modified"]:
         log.warning("protocol %s is modified by %s: the record says so, and its numbers are not "

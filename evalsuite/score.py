@@ -116,7 +116,7 @@ def score(cfg: DictConfig, choices: dict[str, Any] | None = None) -> dict[str, A
     texts = load_prompts(s.prompts, gen.ids) if s.prompts else None
     paired, unavailable = _pairing(gen, ref, bool(s.pairs), factories)
     inputs = Inputs(samples=gen, texts=texts, reference=ref, paired=paired,
-                    unavailable=unavailable)
+                    unavailable=unavailable, reconstructions=bool(s.reconstructions))
     opts = EvalOptions(assets_dir=cfg.assets.dir,
                        allow_random_weights=cfg.metrics.allow_random_weights,
                        verify_assets=cfg.assets.verify, on_error="raise",

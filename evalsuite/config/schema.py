@@ -235,6 +235,7 @@ class ScoreSettings:
     ref_dir: Optional[str] = None  # reference images (distribution and paired metrics)
     prompts: Optional[str] = None  # .txt (one per line, sorted-file order) or .json {id: text}
     pairs: bool = True  # paired metrics compare files with the same name in both folders
+    reconstructions: bool = False  # gen_dir holds VAE reconstructions of ref_dir (enables rFID)
     bootstrap: int = 0  # resamples for confidence intervals (0: none)
     bootstrap_seed: int = 0
 

@@ -127,3 +127,22 @@ def reference_stats(reference: Any) -> Mapping[str, ReferenceStats]:
 def has_images(reference: Any) -> bool:
     """False for a reference that is only imported statistics."""
     return reference is not None and not isinstance(reference, StatsOnlyReference)
+
+
+def check_stats_images(reference: Any) -> None:
+    """Refuse imported statistics that say they were made from other images than the
+    reference's own (files from ``evalsuite stats`` record the image set's sha256; files from
+    clean-fid or pytorch-fid do not, and are taken on trust, recorded by their sha256)."""
+    if not has_images(reference):
+        return
+    mine = reference.describe()
+    for metric, st in reference_stats(reference).items():
+        made_from = st.record().get("made_from")
+        if made_from and made_from.get("sha256") != mine.get("sha256"):
+            raise EvalsuiteError(
+                f"reference.stats.{metric}: {st.path} was computed from the image set "
+                f"{made_from.get('name')} (sha256 {str(made_from.get('sha256'))[:12]}, "
+                f"{made_from.get('n')} images, {made_from.get('preprocess')}), not from this "
+                f"reference's images ({mine.get('name')}, sha256 {str(mine.get('sha256'))[:12]}, "
+                f"{mine.get('n')} images, {mine.get('preprocess')}); use reference=stats_only "
+                "to compare with the file's images, or drop the file")

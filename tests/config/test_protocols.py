@@ -104,24 +104,50 @@ def test_a_sweep_protocol_leaves_the_swept_scale_out_and_a_fixed_one_does_not():
     assert fixed[0]["hash"] != fixed[1]["hash"]
 
 
-def test_overrides_of_fields_and_unmet_requirements_are_recorded_as_modifications():
-    overrides = ["protocol=bk_sdm_coco30k", "dataset.n=4", "sampler.batch_size=2",
-                 "sampler.steps=50", "paths.coco_dir=/x"]
-    cfg = compose_preset("bk_sdm_coco30k", overrides=tuple(overrides[1:]))
-    mods = modifications(cfg, overrides)
+def mods(preset: str, *overrides: str) -> list[str]:
+    """``modifications`` of a run composed as ``evalsuite run protocol=<preset> <overrides>``."""
+    cfg = compose_preset(preset, overrides=overrides)
+    return modifications(cfg, [f"protocol={preset}", *overrides])
+
+
+def test_departures_from_a_preset_are_found_by_value():
     # batch size and paths do not change numbers; the model here is the tiny one (64 px)
-    assert mods == ["dataset.n=4", "sampler.steps=50", "model.resolution=64 (protocol: 512)"]
-    # choosing the model, where inputs live, devices and imported statistics' paths are not
-    # departures (content hashes and `requires` cover what matters)
-    harmless = ["model=sd15", "model.path=/models/sd15", "reference.images_dir=/data/v",
-                "dataset.annotations=/data/a.json", "metrics.items.fid_legacy.device=cuda:1",
-                "+reference.stats.fid_legacy=/data/s.npz", "sampler.batch_size=16"]
-    cfg = compose_preset("bk_sdm_coco30k", overrides=("model=sd15",))
-    assert modifications(cfg, ["protocol=bk_sdm_coco30k", *harmless]) == []
-    assert modifications(cfg, ["sampler=default"]) == ["sampler=default"]  # replaces fields
-    sweep = compose_preset("snapfusion_coco6k_cfg_sweep", overrides=("model.resolution=512",))
-    assert modifications(sweep, ["sampler.guidance_scale=3.0", "model.resolution=512"]) == []
-    assert modifications(compose_preset("custom"), ["dataset.limit=2"]) == []  # nothing published
+    assert mods("bk_sdm_coco30k", "dataset.n=4", "sampler.batch_size=2", "sampler.steps=50",
+                "paths.coco_dir=/x") == ["dataset.n=4 (protocol: 30000)",
+                                         "sampler.steps=50 (protocol: 25)",
+                                         "model.resolution=64 (protocol: 512)"]
+    flagged = {"reference.resize=center_crop": "reference.resize=center_crop (protocol: squash)",
+               "reference=coco2014_val": "reference.name=coco2014_val",
+               "dataset=coco2014_2k": "dataset.n=2000 (protocol: 30000)",
+               "metrics.items.fid_legacy.resize=center_crop": "metrics.items.fid_legacy.resize",
+               "~metrics.items.clip_score": "metrics.items.clip_score=absent (protocol: {...})",
+               "sampler=default": "sampler.steps=10 (protocol: 25)",
+               "task=reconstruction": "task=reconstruction (protocol: generate)",
+               "dataset.annotations=/x/captions_val2017.json": "captions_val2017.json",
+               "protocol.fields=[dataset]": "protocol.fields",
+               # statistics imported instead of computed from the preset's images
+               "+reference.stats.fid_legacy=/data/s.npz": "reference.stats.fid_legacy=/data/s.npz"}
+    for override, expected in flagged.items():
+        found = mods("bk_sdm_coco30k", "model=sd15", override)
+        assert any(m.startswith(expected) or expected in m for m in found), (override, found)
+
+
+def test_choosing_what_the_preset_chooses_the_model_locations_and_devices_is_no_departure():
+    harmless = ["model=sd15", "model.path=/models/sd15", "reference.images_dir=/data/val2014",
+                "dataset.annotations=/data/coco/annotations/captions_val2014.json",
+                "metrics.items.fid_legacy.device=cuda:1", "device=cuda",
+                "sampler.batch_size=16",
+                "sampler=sd_pndm25", "metrics=bk_sdm", "reference=coco2014_val_squash256"]
+    assert mods("bk_sdm_coco30k", *harmless) == []
+    assert mods("snapfusion_coco6k_cfg_sweep", "model.resolution=512",
+                "sampler.guidance_scale=3.0") == []  # swept by design
+    assert mods("custom", "dataset.limit=2") == []  # nothing published to depart from
+
+
+def test_a_study_prompt_limit_set_in_code_is_a_departure_without_any_override():
+    cfg = compose_preset("snapfusion_coco2k_search", overrides=("model.resolution=512",))
+    cfg.dataset.limit = 64  # what evalsuite study does to the run config
+    assert modifications(cfg, ["model.resolution=512"]) == ["dataset.limit=64 (protocol: None)"]
 
 
 def test_a_field_that_is_not_a_config_path_is_a_clear_error():

@@ -25,12 +25,15 @@ def test_a_modified_preset_is_recorded_as_such_and_kept_apart(compose, tmp_path)
     p = rec["protocol"]
     assert (p["name"], p["version"]) == ("snapfusion_coco2k_search", 1)
     # metrics.paired_with is not a field of this protocol (no pairing is); the rest are
-    assert p["modified"] == ["dataset.n=3", "sampler.steps=1", "metrics=pixel",
-                             "model.resolution=64 (protocol: 512)"]
+    assert p["modified"] == ["dataset.n=3 (protocol: 2000)",
+                             "metrics.items.clip_score=absent (protocol: {...})",
+                             "metrics.items.psnr={...} (protocol: absent)",
+                             "metrics.items.ssim={...} (protocol: absent)",
+                             "sampler.steps=1 (protocol: 50)", "model.resolution=64 (protocol: 512)"]
     assert p["fields"]["dataset"]["count"] == 3 and p["fields"]["sampler.steps"] == 1
     assert rec["overrides"] == overrides
     label = protocol_of(rec)
-    assert label.name.startswith("snapfusion_coco2k_search (modified: dataset.n=3")
+    assert label.name.startswith("snapfusion_coco2k_search (modified: dataset.n=3 (protocol: 2000)")
     assert label.key.endswith("~modified")
     runs = pd.read_csv(tmp_path / "results" / "tables" / "runs.csv")
     assert runs["protocol_name"].tolist() == [label.name]
@@ -84,6 +87,9 @@ def test_bk_sdm_protocol_squashes_samples_and_uses_the_whole_split_as_reference(
     p = rec["protocol"]
     assert p["fields"]["reference"]["sha256"] == ref["sha256"]
     assert "annotations" not in json.dumps(p["fields"])  # locations are not the protocol
-    assert p["modified"] == ["dataset.n=3", "sampler.steps=1", "sampler.dtype=float32",
-                             "~metrics.items.clip_score", "metrics.items.fid_legacy.dims=64",
+    assert p["modified"] == ["dataset.n=3 (protocol: 30000)",
+                             "metrics.items.clip_score=absent (protocol: {...})",
+                             "metrics.items.fid_legacy.dims=64 (protocol: 2048)",
+                             "sampler.dtype=float32 (protocol: float16)",
+                             "sampler.steps=1 (protocol: 25)",
                              "model.resolution=64 (protocol: 512)"]

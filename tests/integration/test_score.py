@@ -134,3 +134,17 @@ def test_cli_reports_a_corrupt_image_as_one_paragraph(tmp_path, folders):
     assert ok.returncode == 0, ok.stderr[-2000:]
     rec = json.loads(next((tmp_path / "results" / "records").glob("*.json")).read_text())
     assert rec["metrics"]["ssim/reference"]["value"] == pytest.approx(1.0)
+
+
+def test_rfid_needs_the_images_declared_as_reconstructions(tmp_path, folders, weights):
+    """rFID on folders: only when score.reconstructions says gen_dir holds VAE round trips of
+    ref_dir; otherwise the same numbers would be an ordinary FID under the name rFID."""
+    from evalsuite.score import score
+
+    gen, ref, _ = folders
+    base = [f"score.gen_dir={gen}", f"score.ref_dir={ref}", "metrics=reconstruction",
+            "~metrics.items.lpips", f"assets.dir={weights}", "assets.verify=false"]
+    plain = score(compose_score(tmp_path, *base))
+    assert "task=reconstruction" in plain["skipped_metrics"]["rfid_clean"]
+    recon = score(compose_score(tmp_path, *base, "score.reconstructions=true"))
+    assert recon["metrics"]["rfid_clean"]["n"] == 6

@@ -232,3 +232,36 @@ def test_stats_command_exports_through_the_run_cache(compose, tmp_path, caplog):
         other = hydra_compose("stats", overrides=[*overrides, "+metrics.items.fid_legacy.resize=squash",
                                                   "+metrics.items.fid_legacy.size=8"])
     assert export_stats(other)[0].name != written[0].name and written[0].is_file()
+
+
+def test_statistics_from_other_images_than_the_reference_are_refused(tmp_path):
+    """An `evalsuite stats` file names the image set it was made from; importing it into a
+    reference whose images differ (here: another resolution) would compare the samples with
+    the wrong images under this reference's name."""
+    from evalsuite.data.reference import check_stats_images
+
+    ref16 = skimage_photos(resolution=16)
+    prov = {"reference": ref16.describe()}
+    path = write_stats(tmp_path / "s.npz", np.zeros(8), np.eye(8), 14, prov)
+    check_stats_images(skimage_photos(resolution=16, stats={"fid_legacy": str(path)}))
+    with pytest.raises(EvalsuiteError, match=r"computed from the image set skimage_photos"):
+        check_stats_images(skimage_photos(resolution=24, stats={"fid_legacy": str(path)}))
+    check_stats_images(stats_only(stats={"fid_legacy": str(path)}))  # nothing to compare with
+
+
+def test_statistics_made_with_other_weights_skip_only_their_metric(tmp_path):
+    gen = FolderSource(write_folder(tmp_path / "gen", photo_crops(4, 24, seed=1)))
+    ref = FolderSource(write_folder(tmp_path / "ref", photo_crops(5, 24, seed=2)))
+    made = LegacyFID(dims=64)
+    made.prepare({"inception_pytorch_fid": None})
+    other = {"extractor": {**made.extractor.identity(), "weights": {"x": "ab" * 32}}}
+    stats = load_stats(write_stats(tmp_path / "s.npz", np.zeros(64), np.eye(64), 10, other))
+    metrics = {"fid_legacy": lambda: LegacyFID(dims=64), "fid_small": lambda: LegacyFID(dims=192)}
+    with pytest.raises(EvalsuiteError, match="other Inception weights"):  # before generation
+        check_reference_stats({"fid_legacy": stats}, metrics, _opts(tmp_path / "c"))
+    opts = EvalOptions(assets_dir="assets", allow_random_weights=True, verify_assets=False,
+                       on_error="skip", batch_size=4, cache_dir=tmp_path / "c")
+    res = evaluate_sources(Inputs(samples=gen, reference=ref,
+                                  reference_stats={"fid_legacy": stats}), metrics, [], opts)
+    assert "other Inception weights" in res.skipped["fid_legacy"]
+    assert "fid_small" in res.metrics  # the other metrics are still computed
