@@ -57,6 +57,16 @@ def _drop(tree: dict[str, Any], dotted: str) -> None:
         node.pop(leaf, None)
 
 
+def _drop_varies(fields: dict[str, Any], varies: Sequence[str]) -> None:
+    """Remove the swept paths from ``fields`` (field path -> value), whole fields or parts."""
+    for path in varies:
+        for key in list(fields):
+            if _covers(path, key):
+                fields.pop(key)
+            elif _covers(key, path) and isinstance(fields[key], dict):
+                _drop(fields[key], path[len(key) + 1:])
+
+
 def _covers(outer: str, inner: str) -> bool:
     """True if path ``inner`` is ``outer`` or lies under it."""
     return inner == outer or inner.startswith(outer + ".")
@@ -83,12 +93,7 @@ def protocol_fields(cfg: DictConfig, prompts: Any | None, reference: Any | None)
             fields["reference"].update(reference.describe())
         else:  # not built: no metric of this run compares with real images
             fields["reference"]["used"] = False
-    for path in spec.varies:  # swept by design: not part of what must be equal
-        for key in list(fields):
-            if _covers(path, key):
-                fields.pop(key)
-            elif _covers(key, path) and isinstance(fields[key], dict):
-                _drop(fields[key], path[len(key) + 1:])
+    _drop_varies(fields, spec.varies)  # swept by design: not part of what must be equal
     return fields
 
 
@@ -149,12 +154,7 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
         node = OmegaConf.select(cfg, path)
         out[path] = norm(OmegaConf.to_container(node, resolve=True)
                          if isinstance(node, DictConfig) else node)
-    for path in spec.varies:
-        for key in list(out):
-            if _covers(path, key):
-                out.pop(key)
-            elif _covers(key, path) and isinstance(out[key], dict):
-                _drop(out[key], path[len(key) + 1:])
+    _drop_varies(out, spec.varies)
     return out
 
 
