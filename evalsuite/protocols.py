@@ -21,7 +21,6 @@ what they are. ``protocol_record`` turns that into the record's ``protocol`` sec
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -29,22 +28,43 @@ from omegaconf import DictConfig, OmegaConf
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import sha256_json
+from evalsuite.results.protocol import NOT_IDENTITY
 
 # Keys that locate inputs on one machine; what they point to enters as a content hash.
 LOCATION_KEYS = frozenset({"annotations", "images_dir", "path", "stats"})
-# Keys that change where or how fast something runs, never a value.
-RUNTIME_KEYS = frozenset({"device", "batch_size"})
+# Keys that change where or how fast something runs, never a value (the same keys a metric's
+# identity leaves out).
+RUNTIME_KEYS = frozenset(NOT_IDENTITY)
 _ABSENT = object()
 
 
-def _strip(node: Any) -> Any:
-    """``node`` without location and runtime keys, at any depth."""
+def _normalise(node: Any, locations: str) -> Any:
+    """``node`` without runtime keys, at any depth; locations dropped (``"drop"``: the content
+    hashes stand for them) or reduced to their file name (``"name"``: for comparing a run with
+    its preset, where moving a folder is no change but another captions file is)."""
     if isinstance(node, Mapping):
-        return {k: _strip(v) for k, v in node.items()
-                if k not in LOCATION_KEYS and k not in RUNTIME_KEYS}
-    if isinstance(node, list):
-        return [_strip(v) for v in node]
-    return node
+        out = {}
+        for k, v in node.items():
+            if k in RUNTIME_KEYS or (k in LOCATION_KEYS and locations == "drop"):
+                continue
+            out[k] = (Path(v).name if k in LOCATION_KEYS and isinstance(v, str)
+                      else _normalise(v, locations))
+        return out
+    return [_normalise(v, locations) for v in node] if isinstance(node, list) else node
+
+
+def _values(cfg: DictConfig, paths: Sequence[str], locations: str) -> dict[str, Any]:
+    """Config path -> its resolved, normalised value, for each of ``paths``."""
+    out: dict[str, Any] = {}
+    for path in paths:
+        node = OmegaConf.select(cfg, path, default=_ABSENT)
+        if node is _ABSENT:
+            name = cfg.protocol.name
+            raise EvalsuiteError(f"protocol {name}: field {path!r} is not a config path; "
+                                 f"fix `fields` in conf/protocol/{name}.yaml")
+        value = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+        out[path] = _normalise(value, locations)
+    return out
 
 
 def _drop(tree: dict[str, Any], dotted: str) -> None:
@@ -76,14 +96,8 @@ def protocol_fields(cfg: DictConfig, prompts: Any | None, reference: Any | None)
     """The protocol's field values of this run (see the module docstring)."""
     spec = cfg.protocol
     # What was evaluated (samples, or a decoder's reconstructions) is always part of it.
-    fields: dict[str, Any] = {"task": cfg.get("task", "generate")}
-    for path in spec.fields:
-        node = OmegaConf.select(cfg, path, default=_ABSENT)
-        if node is _ABSENT:
-            raise EvalsuiteError(f"protocol {spec.name}: field {path!r} is not a config path; "
-                                 f"fix `fields` in conf/protocol/{spec.name}.yaml")
-        value = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
-        fields[path] = _strip(copy.deepcopy(value))
+    fields: dict[str, Any] = {"task": cfg.get("task", "generate"),
+                              **_values(cfg, spec.fields, locations="drop")}
     if fields["task"] == "reconstruction":
         fields.pop("dataset", None)  # no prompts: the reference images are what is scored
     if "dataset" in fields and prompts is not None:
@@ -139,21 +153,10 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
     locations by file name (``captions_val2014.json``, ``val2014``), runtime keys dropped,
     swept and required paths left out (the latter are checked by value on their own)."""
     spec = cfg.protocol
-
-    def norm(node: Any) -> Any:
-        if isinstance(node, Mapping):
-            return {k: (Path(str(v)).name if k in LOCATION_KEYS and isinstance(v, str) else norm(v))
-                    for k, v in node.items() if k not in RUNTIME_KEYS}
-        return [norm(v) for v in node] if isinstance(node, list) else node
-
     out: dict[str, Any] = {"task": cfg.get("task", "generate"),
-                           "protocol": OmegaConf.to_container(spec, resolve=True)}
-    for path in spec.fields:
-        if path in spec.requires:
-            continue
-        node = OmegaConf.select(cfg, path)
-        out[path] = norm(OmegaConf.to_container(node, resolve=True)
-                         if isinstance(node, DictConfig) else node)
+                           "protocol": OmegaConf.to_container(spec, resolve=True),
+                           **_values(cfg, [f for f in spec.fields if f not in spec.requires],
+                                     locations="name")}
     _drop_varies(out, spec.varies)
     return out
 
@@ -176,8 +179,8 @@ def _diff(run: Any, preset: Any, path: str = "") -> list[str]:
 def modifications(cfg: DictConfig, overrides: Sequence[str] = ()) -> list[str]:
     """How this run departs from the named preset (empty for ``custom`` or an unmodified run).
 
-    Decided by value: the preset is composed again with this run's model choice, locations and
-    runtime settings (the ``overrides`` that cannot change a field), and every field whose
+    Decided by value: the preset is composed again with this run's model choice and runtime
+    settings (the ``overrides`` that cannot change a field), and every field whose
     value differs is listed, as is every ``requires`` the run does not meet. So choosing what
     the preset already chooses (``sampler=sd_pndm25``) is no departure, while a study's prompt
     limit or a command-line ``sampler.steps=50`` is. ``varies`` (a sweep's CFG scale) is exempt.

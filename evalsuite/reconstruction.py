@@ -35,22 +35,19 @@ from omegaconf import DictConfig, OmegaConf
 from evalsuite.config.build import build
 from evalsuite.data.reference import has_images
 from evalsuite.errors import ConfigError, EvalsuiteError
-from evalsuite.evaluate import EvalOptions, Inputs, evaluate_sources
+from evalsuite.evaluate import Inputs, evaluate_sources
 from evalsuite.features.sources import ArraySource, ImageSource, StoreSource
 from evalsuite.metrics.base import TextImageMetric
 from evalsuite.models.schedulers import check_sampler
 from evalsuite.models.vae import (MODEL, VaeRef, check_compatible, check_latent_mode, decode,
                                   encode, resolve_vae, to_decoder_latents)
 from evalsuite.protocols import protocol_record
-from evalsuite.results.provenance import provenance
-from evalsuite.results.record import SCHEMA_VERSION, new_run_id, utc_now
-from evalsuite.run import check_writable, config_hash, publish
+from evalsuite.run import check_writable, eval_options, publish, record_envelope
 from evalsuite.samples.seeds import prompt_seed
 from evalsuite.samples.store import SampleStore, check_ids
 
 log = logging.getLogger(__name__)
 
-PAIRINGS = ("original", "compare_decoder")
 NO_PROMPTS = ("task=reconstruction scores images without prompts; text-image metrics "
               "(CLIP score) do not apply")
 
@@ -259,12 +256,11 @@ def _manifest(store: SampleStore, ids: Sequence[str], seeds: dict[str, int] | No
 
 
 def _score(p: _Plan) -> Any:
-    cfg, m, ids = p.cfg, p.cfg.metrics, list(p.images.ids)
+    cfg, ids = p.cfg, list(p.images.ids)
     paired: dict[str, ImageSource] = {"original": p.images}
     if p.compare_store is not None:
         paired["compare_decoder"] = StoreSource(p.compare_store, ids)
-    opts = EvalOptions(cfg.paths.assets_dir, m.allow_random_weights, m.verify_assets, "skip",
-                       m.batch_size, p.results / "cache", m.bootstrap, m.bootstrap_seed)
+    opts = eval_options(cfg, p.results)
     inputs = Inputs(samples=StoreSource(p.store, ids), texts=None, reference=p.images,
                     paired=paired, reconstructions=True)
     ev = evaluate_sources(inputs, p.metric_factories, list(paired), opts)
@@ -303,44 +299,25 @@ def _store_section(store: SampleStore, ids: Sequence[str], decoded: dict[str, in
             "count": len(ids), "decoded": n, "reused": len(ids) - n}
 
 
-def _uses_model(p: _Plan) -> bool:
-    return any(r is not None and r.path is None for r in (p.encoder, p.decoder, p.compare))
-
-
 def _record(p: _Plan, choices: dict[str, Any] | None, overrides: Sequence[str], ev: Any,
             decoded: dict[str, int], digests: dict[str, str], loaded: bool,
             durations: dict[str, float]) -> dict[str, Any]:
-    cfg, chash, ids = p.cfg, config_hash(p.cfg), list(p.images.ids)
-    describe = getattr(p.reference, "describe", None)
+    cfg, ids = p.cfg, list(p.images.ids)
+    uses_model = any(r is not None and r.path is None for r in (p.encoder, p.decoder, p.compare))
     return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": new_run_id(chash),
-        "created_at": utc_now().isoformat(),
+        **record_envelope(cfg, dict(choices or {}), overrides, p.protocol, ev, durations),
         "status": "complete",
         "task": "reconstruction",
-        "name": cfg.name,
-        "tags": list(cfg.tags),
-        "choices": dict(choices or {}),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "config_hash": chash,
-        "overrides": list(overrides),
-        "protocol": p.protocol,
         "vae": {"encoder": p.encoder.describe(), "decoder": p.decoder.describe(),
                 "compare_decoder": p.compare.describe() if p.compare else None,
-                "latents": cfg.vae.latents,
-                "seed": cfg.vae.seed if cfg.vae.latents == "sample" else None,
+                "latents": cfg.vae.latents, "seed": _latents(cfg).get("seed"),
                 "dtype": cfg.sampler.dtype, "device_type": cfg.device.split(":")[0],
                 "batch_size": cfg.vae.batch_size, "loaded_this_run": loaded,
-                # The model only matters here when one of the VAEs is its own.
-                "model": p.source.identity() if _uses_model(p) else None},
-        "reference": describe() if callable(describe) else p.images.identity(),
+                # The model's name when one of the VAEs is its own (the VAEs' identities
+                # above hash their weights; hashing the whole pipeline would add nothing).
+                "model": p.source.name if uses_model else None},
+        "reference": p.reference.describe(),
         "reconstructions": _store_section(p.store, ids, decoded, digests),
         "compare_reconstructions": (_store_section(p.compare_store, ids, decoded, digests)
                                     if p.compare_store is not None else None),
-        "metrics": ev.metrics,
-        "metrics_from_cache": ev.cached,
-        "skipped_metrics": ev.skipped,
-        "allow_random_weights": bool(cfg.metrics.allow_random_weights),
-        "durations": durations,
-        "provenance": provenance(cfg.device),
     }

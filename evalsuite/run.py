@@ -57,6 +57,13 @@ def check_writable(folder: str) -> Path:
     return path
 
 
+def eval_options(cfg: DictConfig, results: Path, on_error: str = "skip") -> EvalOptions:
+    """How ``evaluate`` scores for a run config (``metrics`` and ``paths`` groups)."""
+    m = cfg.metrics
+    return EvalOptions(cfg.paths.assets_dir, m.allow_random_weights, m.verify_assets, on_error,
+                       m.batch_size, results / "cache", m.bootstrap, m.bootstrap_seed)
+
+
 def build_ablations(cfg_ablation: DictConfig) -> list[Any]:
     """Instantiate the ablation specs in the order the config lists them.
 
@@ -154,11 +161,9 @@ def _plan(cfg: DictConfig, overrides: Sequence[str] = (),
     if _needs_reference(probes, paired_with):
         # cache_dir: a large image folder's content hash is remembered, not recomputed per run
         reference = build(cfg.reference, "reference", cache_dir=str(results / "cache"))
-        m = cfg.metrics
         check_stats_images(reference)
-        check_reference_stats(reference_stats(reference), metric_factories, EvalOptions(
-            cfg.paths.assets_dir, m.allow_random_weights, m.verify_assets,
-            cache_dir=results / "cache"))
+        check_reference_stats(reference_stats(reference), metric_factories,
+                              eval_options(cfg, results))
     protocol = protocol_record(cfg, prompts, reference, overrides)
     if protocol["modified"]:
         log.warning("protocol %s is modified by %s: the record says so, and its numbers are not "
@@ -287,13 +292,12 @@ def _score(p: _Plan, prompts: Any, stats: Any, choices: dict[str, Any] | None,
                         "device_type": cfg.device.split(":")[0]}
         recon = Reconstruction(p.reference, LazyGenerator(p.model, ablated=True).reconstruct,
                                vae_identity)
-    m = cfg.metrics
+    o = eval_options(cfg, p.results)
     ev = evaluate(prompts, p.store, p.metric_factories, paired_with=p.paired_with,
                   baseline=p.baseline_store, reconstruction=recon, reference=p.reference,
-                  assets_dir=cfg.paths.assets_dir, allow_random_weights=m.allow_random_weights,
-                  verify_assets=m.verify_assets, batch_size=m.batch_size,
-                  cache_dir=p.results / "cache", bootstrap=m.bootstrap,
-                  bootstrap_seed=m.bootstrap_seed)
+                  assets_dir=o.assets_dir, allow_random_weights=o.allow_random_weights,
+                  verify_assets=o.verify_assets, batch_size=o.batch_size,
+                  cache_dir=o.cache_dir, bootstrap=o.bootstrap, bootstrap_seed=o.bootstrap_seed)
     durations["metrics"] = ev.seconds
     durations["total"] = time.perf_counter() - t_start
     generated = stats.generated if stats is not None else 0
@@ -324,22 +328,41 @@ def _write_report(results: Path) -> None:
         log.exception("could not write the HTML report (the record and tables are written)")
 
 
-def _record(p: _Plan, prompts: Any, choices: dict[str, Any] | None, ev: Any,
-            samples: dict[str, Any], durations: dict[str, float]) -> dict[str, Any]:
-    cfg, chash = p.cfg, config_hash(p.cfg)
+def record_envelope(cfg: DictConfig, choices: dict[str, Any], overrides: Sequence[str],
+                    protocol: dict[str, Any], ev: Any, durations: dict[str, float]
+                    ) -> dict[str, Any]:
+    """The parts of a record every task writes alike: identity, config, protocol, metric
+    values with what was cached and skipped, durations and provenance."""
+    chash = config_hash(cfg)
     return {
         "schema_version": SCHEMA_VERSION,
         "run_id": new_run_id(chash),
         "created_at": utc_now().isoformat(),
-        "status": "complete" if len(prompts) == len(p.prompts) else "incomplete",
         "name": cfg.name,
         "tags": list(cfg.tags),
-        # Hydra leaves list groups out of its runtime choices; the option names are the keys.
-        "choices": {**(choices or {}), "ablation": f"[{','.join(cfg.ablation.keys())}]"},
+        "choices": choices,
         "config": OmegaConf.to_container(cfg, resolve=True),
         "config_hash": chash,
-        "overrides": list(p.overrides),
-        "protocol": p.protocol,
+        "overrides": list(overrides),
+        "protocol": protocol,
+        "metrics": ev.metrics,
+        "metrics_from_cache": ev.cached,
+        "features_from_cache": ev.features_cached,  # "role:extractor" found in the cache
+        "skipped_metrics": ev.skipped,
+        "allow_random_weights": bool(cfg.metrics.allow_random_weights),
+        "durations": durations,
+        "provenance": provenance(cfg.device),
+    }
+
+
+def _record(p: _Plan, prompts: Any, choices: dict[str, Any] | None, ev: Any,
+            samples: dict[str, Any], durations: dict[str, float]) -> dict[str, Any]:
+    cfg = p.cfg
+    # Hydra leaves list groups out of its runtime choices; the option names are the keys.
+    choices = {**(choices or {}), "ablation": f"[{','.join(cfg.ablation.keys())}]"}
+    return {
+        **record_envelope(cfg, choices, p.overrides, p.protocol, ev, durations),
+        "status": "complete" if len(prompts) == len(p.prompts) else "incomplete",
         "model": {**p.source.identity(), "ablations": specs_to_dicts(p.specs), **p.facts,
                   "path": str(p.source.path) if p.source.path else None,
                   "unet_origin": p.source.unet_origin, "resolution": p.source.resolution,
@@ -351,11 +374,4 @@ def _record(p: _Plan, prompts: Any, choices: dict[str, Any] | None, ev: Any,
         "sharding": {"count": cfg.shard.count, "merged_by": cfg.shard.index},
         "baseline_samples": str(p.baseline_store.dir) if p.baseline_store else None,
         "reference": p.reference.describe() if p.reference is not None else None,
-        "metrics": ev.metrics,
-        "metrics_from_cache": ev.cached,
-        "features_from_cache": ev.features_cached,  # "role:extractor" found in the cache
-        "skipped_metrics": ev.skipped,
-        "allow_random_weights": bool(cfg.metrics.allow_random_weights),
-        "durations": durations,
-        "provenance": provenance(cfg.device),
     }

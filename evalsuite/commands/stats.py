@@ -49,11 +49,11 @@ def export_stats(cfg: DictConfig) -> list[Path]:
     from evalsuite.config.build import build
     from evalsuite.data.reference import has_images
     from evalsuite.errors import EvalsuiteError
-    from evalsuite.evaluate import EvalOptions, reference_features
+    from evalsuite.evaluate import reference_features
     from evalsuite.features.sources import ArraySource
     from evalsuite.features.stats_file import write_stats
     from evalsuite.metrics.fid import FID
-    from evalsuite.run import check_writable
+    from evalsuite.run import check_writable, eval_options
 
     results = check_writable(cfg.paths.results_dir)
     out_dir = check_writable(cfg.stats.out_dir)
@@ -73,10 +73,7 @@ def export_stats(cfg: DictConfig) -> list[Path]:
     if not has_images(reference):
         raise EvalsuiteError(f"reference {reference.name} has no images (statistics only): "
                              "there is nothing to compute statistics from")
-    opts = EvalOptions(assets_dir=cfg.paths.assets_dir,
-                       allow_random_weights=cfg.metrics.allow_random_weights,
-                       verify_assets=cfg.metrics.get("verify_assets", True), on_error="raise",
-                       batch_size=cfg.metrics.batch_size, cache_dir=cache_dir)
+    opts = eval_options(cfg, results, on_error="raise")
     files = reference_features(ArraySource.from_reference(reference), fids, opts)
     written = []
     for name, feature_file in files.items():

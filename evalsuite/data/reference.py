@@ -16,6 +16,7 @@ and no images at all; metrics that need reference images are skipped with the re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -42,8 +43,10 @@ class ReferenceSet:
     preprocess: str
     stats: Mapping[str, ReferenceStats] = field(default_factory=dict)  # imported statistics
 
-    @property
+    @cached_property
     def sha256(self) -> str:
+        """Over the pixels and ids; computed once (describe() is read by the protocol, the
+        statistics check and the record of every run)."""
         return sha256_bytes(self.images.tobytes() + "\n".join(self.ids).encode())
 
     def describe(self) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from evalsuite.results.render import TABLE_CSS, html_page, to_html, write_table
 from evalsuite.results.settings import ReportSettings, root_settings
 from evalsuite.results.store import ResultStore, matches
 from evalsuite.results.tabledef import ColumnDef, TableDef, plain
-from evalsuite.results.tables import build_named_table, reconstruction_label
+from evalsuite.results.tables import build_named_table
 
 REPORT_NAME = "report.html"
 
@@ -121,11 +121,8 @@ def _decoders_section(records: Sequence[Mapping[str, Any]], results: Path) -> st
     and deltas to the model's own decoder when it was scored too."""
     from evalsuite.results.tablebuild import auto_columns, build_table, resolve_rows
 
-    # Rows are told apart by their label (the run's name, else the decoder), and the footer
-    # counts images from ``samples``: a view for this table only, the records are unchanged.
-    view = [{**r, "name": r.get("name") or reconstruction_label(dict(r)),
-             "samples": {"count": (r.get("reconstructions") or {}).get("count")}} for r in records]
-    store = ResultStore(view)
+    # Rows are labelled by store.variant_label: the run's name, else the decoder.
+    store = ResultStore(list(records))
     rows = resolve_rows(store, TableDef(title="Decoders"))
     metrics = [c for c in auto_columns(rows) if c.metric]
     tdef = TableDef(title="Decoders (task=reconstruction): reference images through "

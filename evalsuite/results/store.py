@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 from evalsuite.errors import EvalsuiteError
 from evalsuite.results.protocol import CellKey, flatten, protocol_of
 from evalsuite.results.record import load_records
-from evalsuite.results.tables import reconstruction_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,6 +37,26 @@ VARIANT_SAMPLER = ("scheduler", "steps", "guidance_scale", "negative_prompt", "d
 def ablation_names(record: Mapping[str, Any]) -> str:
     names = [a.get("name", "?") for a in (record.get("model") or {}).get("ablations") or []]
     return "+".join(names) or "-"
+
+
+def reconstruction_label(rec: dict[str, Any]) -> str | None:
+    """The decoder a ``task=reconstruction`` record scored, as a short label (else None):
+    the folder name or ``<model preset> VAE``, with the encoder and latents when not default."""
+    if rec.get("task") != "reconstruction":
+        return None
+    vae = rec.get("vae") or {}
+    model = (rec.get("choices") or {}).get("model") or "model"
+
+    def name(part: str) -> str:
+        path = (vae.get(part) or {}).get("path")
+        return f"{model} VAE" if path in (None, "model") else Path(path).name
+
+    label = name("decoder")
+    if (vae.get("encoder") or {}).get("path") != (vae.get("decoder") or {}).get("path"):
+        label += f" (encoder {name('encoder')})"
+    if vae.get("latents") == "sample":
+        label += f" (sampled latents, seed {vae.get('seed')})"
+    return label
 
 
 def variant_label(record: Mapping[str, Any]) -> str:
@@ -191,5 +210,7 @@ def record_summary(rec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def images_of(rec: Mapping[str, Any]) -> int | None:
-    """Number of generated images the run scored (samples, else the prompt count)."""
-    return (rec.get("samples") or {}).get("count") or (rec.get("dataset") or {}).get("count")
+    """Number of images the run scored: samples (else the prompt count), or a decoder
+    evaluation's reconstructions."""
+    return ((rec.get("samples") or {}).get("count") or (rec.get("dataset") or {}).get("count")
+            or (rec.get("reconstructions") or {}).get("count"))

@@ -28,6 +28,7 @@ import pandas as pd
 from evalsuite.io import atomic_write_text, file_lock
 from evalsuite.results.protocol import protocol_of
 from evalsuite.results.record import load_records
+from evalsuite.results.store import reconstruction_label
 
 if TYPE_CHECKING:
     from evalsuite.results.store import ResultStore
@@ -35,26 +36,6 @@ if TYPE_CHECKING:
     from evalsuite.results.tablemodel import Table
 
 GROUPS = ("model", "ablation", "dataset", "sampler", "metrics")
-
-
-def reconstruction_label(rec: dict[str, Any]) -> str | None:
-    """The decoder a ``task=reconstruction`` record scored, as a short label (else None):
-    the folder name or ``<model preset> VAE``, with the encoder and latents when not default."""
-    if rec.get("task") != "reconstruction":
-        return None
-    vae = rec.get("vae") or {}
-    model = (rec.get("choices") or {}).get("model") or "model"
-
-    def name(part: str) -> str:
-        path = (vae.get(part) or {}).get("path")
-        return f"{model} VAE" if path in (None, "model") else Path(path).name
-
-    label = name("decoder")
-    if (vae.get("encoder") or {}).get("path") != (vae.get("decoder") or {}).get("path"):
-        label += f" (encoder {name('encoder')})"
-    if vae.get("latents") == "sample":
-        label += f" (sampled latents, seed {vae.get('seed')})"
-    return label
 
 
 def record_row(rec: dict[str, Any], by_protocol: bool = False,

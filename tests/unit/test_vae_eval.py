@@ -11,7 +11,8 @@ import pytest
 from conftest import CONF_DIR
 from evalsuite.errors import EvalsuiteError
 from evalsuite.results.record import encode_nonfinite, restore_nonfinite, write_record
-from evalsuite.results.tables import reconstruction_label, runs_table, write_tables
+from evalsuite.results.store import reconstruction_label
+from evalsuite.results.tables import runs_table, write_tables
 from results_factory import make_record
 
 
