@@ -177,10 +177,7 @@ def evaluate_sources(inputs: Inputs, metrics: Mapping[str, Callable[[], Metric]]
         try:
             job.metric.prepare(job.weights)
         except EvalsuiteError as e:  # e.g. imported statistics made with other weights
-            if opts.on_error == "raise":
-                raise
-            log.warning("skipping metric %s: %s", job.name, e)
-            res.skipped[job.name] = str(e)
+            _skip(res, job.name, e, opts)
             jobs.remove(job)
             continue
         if isinstance(job.metric, DistributionMetric):
@@ -204,10 +201,7 @@ def evaluate_sources(inputs: Inputs, metrics: Mapping[str, Callable[[], Metric]]
                                              plan.file(ref_key) if ref_key else None)
             value = _compute(job.metric, opts)
         except EvalsuiteError as e:
-            if opts.on_error == "raise":
-                raise
-            log.warning("skipping metric %s: %s", job.name, e)
-            res.skipped[job.name] = str(e)
+            _skip(res, job.name, e, opts)
             continue
         if job.pairing:
             value["pairing"] = job.pairing
@@ -266,6 +260,14 @@ def reference_features(reference: ImageSource, metrics: Mapping[str, Distributio
     plan.run_pass({"reference": reference}, opts.batch_size, desc="reference")
     _log_computed(plan, reference, requests, to_compute)
     return {name: plan.file(key) for name, key in keys.items()}
+
+
+def _skip(res: EvalResult, name: str, error: EvalsuiteError, opts: EvalOptions) -> None:
+    """Record why metric ``name`` could not be computed (or re-raise: ``on_error="raise"``)."""
+    if opts.on_error == "raise":
+        raise error
+    log.warning("skipping metric %s: %s", name, error)
+    res.skipped[name] = str(error)
 
 
 def _compute(metric: Metric, opts: EvalOptions) -> dict[str, Any]:
@@ -339,7 +341,7 @@ def _unavailable(inputs: Inputs, name: str, metric: Metric, pairing: str | None)
     if pairing is not None:
         return None if pairing in inputs.paired else inputs.unavailable.get(
             pairing, f"no {pairing} images to pair with")
-    if getattr(metric, "reconstruction_only", False) and not inputs.reconstructions:
+    if metric.reconstruction_only and not inputs.reconstructions:
         return (f"{name} scores VAE reconstructions against their originals; these images are "
                 "generated samples (use task=reconstruction, or score.reconstructions=true)")
     if isinstance(metric, TextImageMetric) and inputs.texts is None:
@@ -369,7 +371,7 @@ def _input_identity(inputs: Inputs, metric: Metric, pairing: str | None) -> Any:
     ident: dict[str, Any] = {"samples": inputs.samples.identity()}
     if pairing is not None:
         ident[pairing] = inputs.paired[pairing].identity()
-    elif isinstance(metric, FID) and metric.imported_stats is not None:
+    elif _imports_stats(metric):
         ident["reference"] = {"imported_stats": metric.imported_stats.sha256}
     elif isinstance(metric, DistributionMetric):
         assert inputs.reference is not None
@@ -400,10 +402,7 @@ def _plan(inputs: Inputs, metrics: Mapping[str, Callable[[], Metric]], paired_wi
                 if pairing is None:
                     attach_reference_stats(name, metric, inputs.reference_stats)
             except EvalsuiteError as e:
-                if opts.on_error == "raise":
-                    raise
-                log.warning("skipping metric %s: %s", full, e)
-                res.skipped[full] = str(e)
+                _skip(res, full, e, opts)
                 continue
             why = _unavailable(inputs, name, metric, pairing)
             if why:

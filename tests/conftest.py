@@ -46,3 +46,10 @@ def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 
     full_env = {**os.environ, "EVALSUITE_ASSETS": str(cwd / "assets"), **(env or {})}
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def read_records(results: Path) -> list[dict]:
+    """Every record under ``results/records`` (sorted by file name: run ids sort by time)."""
+    import json
+
+    return [json.loads(p.read_text()) for p in sorted((results / "records").glob("*.json"))]

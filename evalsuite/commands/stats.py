@@ -28,18 +28,22 @@ from evalsuite.commands import CONF_DIR, report_errors
 log = logging.getLogger("evalsuite")
 
 
-def stats_provenance(reference: Any, name: str, metric: Any, feature_file: Any) -> dict[str, Any]:
-    """Where exported statistics come from (JSON-able): enough to tell two files apart."""
-    from evalsuite.results.provenance import provenance
+def stats_provenance(described: dict[str, Any], name: str, metric: Any, feature_file: Any,
+                     software: dict[str, Any]) -> dict[str, Any]:
+    """Where exported statistics come from (JSON-able): enough to tell two files apart.
+
+    ``described``: the reference's ``describe()``; ``software``: ``results.provenance`` (both
+    the same for every metric of one export, so computed once by the caller).
+    """
     from evalsuite.results.record import utc_now
 
     ex = metric.extractor
     return {"kind": "evalsuite reference statistics", "created_at": utc_now().isoformat(),
-            "reference": reference.describe(), "metric": name,
+            "reference": described, "metric": name,
             "metric_identity": metric.identity(), "extractor": ex.identity(),
             "weights": ex.weights_record(), "feature_cache_key": feature_file.meta["key"],
             "n": feature_file.n, "statistics": "float64 mean and covariance (n - 1)",
-            "software": provenance(ex.device)}
+            "software": software}
 
 
 def export_stats(cfg: DictConfig) -> list[Path]:
@@ -75,12 +79,15 @@ def export_stats(cfg: DictConfig) -> list[Path]:
                              "there is nothing to compute statistics from")
     opts = eval_options(cfg, results, on_error="raise")
     files = reference_features(ArraySource.from_reference(reference), fids, opts)
+    from evalsuite.results.provenance import provenance
+
+    described, software = reference.describe(), provenance(cfg.device)
     written = []
     for name, feature_file in files.items():
         st = feature_file.stats()
         path = out_dir / f"{reference.name}-{name}-{feature_file.meta['key'][:12]}.npz"
         write_stats(path, st.mu, st.cov, st.n,
-                    stats_provenance(reference, name, fids[name], feature_file))
+                    stats_provenance(described, name, fids[name], feature_file, software))
         log.info("wrote %s: %s statistics of %s (%d images, %d dims)", path, name,
                  reference.name, st.n, st.dims)
         written.append(path)

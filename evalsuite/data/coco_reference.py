@@ -24,6 +24,7 @@ mechanism of ``FolderSource``) in ``cache_dir``.
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -70,7 +71,6 @@ class CocoReference:
         self.ids = list(self.files)
         self._check_files()
         self._cache = JsonCache(Path(cache_dir) / "folders" if cache_dir else None)
-        self._sha256: str | None = None
 
     def _select(self, annotations: str) -> dict[str, str]:
         if self.subset == "prompts":
@@ -108,14 +108,11 @@ class CocoReference:
         return resize_square(decode_photo(self.dir / self.files[image_id]), self.resize,
                              self.resolution)
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         """sha256 of every file's sha256, the ids and the preprocessing (computed once)."""
-        if self._sha256 is None:
-            digest = folder_digest(self.dir, list(self.files.values()), self._cache)
-            self._sha256 = sha256_json({"files": digest, "ids": self.ids,
-                                        "preprocess": self.preprocess})
-        return self._sha256
+        digest = folder_digest(self.dir, list(self.files.values()), self._cache)
+        return sha256_json({"files": digest, "ids": self.ids, "preprocess": self.preprocess})
 
     def identity(self) -> dict[str, Any]:
         """The images' identity (feature-cache key): content only, not name or stats files."""

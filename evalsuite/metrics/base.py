@@ -68,6 +68,9 @@ class Metric(ABC):
     name: ClassVar[str]
     version: ClassVar[str]
     higher_is_better: ClassVar[bool]
+    # Meaningful only on VAE reconstructions of the reference images (rFID): skipped, with the
+    # reason, when the scored images are generated samples.
+    reconstruction_only: ClassVar[bool] = False
 
     def params(self) -> dict[str, Any]:
         """The constructor settings that change this metric's value."""

@@ -8,13 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FAST
+from conftest import FAST, read_records
 from evalsuite.run import run
 from evalsuite.samples.store import decode_png
-
-
-def _records(results: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((results / "records").glob("*.json"))]
 
 
 def test_run_writes_samples_record_and_table_then_reuses_everything(compose, tmp_path):
@@ -41,7 +37,7 @@ def test_run_writes_samples_record_and_table_then_reuses_everything(compose, tmp
     assert 0 < rec["metrics"]["ssim/reconstruction"]["value"] < 1
     assert "psnr/baseline" in rec["skipped_metrics"]  # no ablation: no baseline to compare with
     assert rec["samples"]["generated"] == 6 and rec["model"]["loaded_this_run"]
-    assert _records(results) == [json.loads(json.dumps(rec, default=str))]
+    assert read_records(results) == [json.loads(json.dumps(rec, default=str))]
 
     again = run(compose(*FAST), {"model": "tiny", "dataset": "demo"})
     assert again["samples"]["generated"] == 0 and again["samples"]["reused"] == 6
@@ -49,7 +45,7 @@ def test_run_writes_samples_record_and_table_then_reuses_everything(compose, tmp
     assert sorted(again["metrics_from_cache"]) == ["psnr/reconstruction", "ssim/reconstruction"]
     assert again["metrics"] == rec["metrics"]
     assert again["samples"]["manifest_sha256"] == rec["samples"]["manifest_sha256"]
-    assert again["run_id"] != rec["run_id"] and len(_records(results)) == 2
+    assert again["run_id"] != rec["run_id"] and len(read_records(results)) == 2
 
     table = pd.read_csv(results / "tables" / "runs.csv")
     assert list(table["run_id"]) == [rec["run_id"], again["run_id"]]
@@ -167,6 +163,7 @@ def test_runs_sharing_loaded_components_load_once_and_match_fresh_loads(compose,
               for i, abl in enumerate(["[]", "[shared_kv]", "[]"])]
     assert loaded.loads == 1
     fresh = run(compose(*fast, f"paths.results_dir={tmp_path}/fresh", "ablation=[shared_kv]"))
-    assert pixels(shared[1]) == pixels(fresh)
+    assert len(pixels(fresh)) == 2 and pixels(shared[1]) == pixels(fresh)
+    assert pixels(shared[1]) != pixels(shared[0])  # the surgery was applied to the borrowed UNet
     assert shared[1]["metrics"] == fresh["metrics"]
     assert pixels(shared[0]) == pixels(shared[2])  # the surgery did not change the shared UNet

@@ -4,7 +4,6 @@ As in lightning-hydra-template's sweep tests, the studies run with the real laun
 tiny model with tiny settings, and every cell must leave exactly one record.
 """
 
-import json
 
 import pandas as pd
 import pytest
@@ -12,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from conftest import CONF_DIR, ROOT, run_cli
+from conftest import CONF_DIR, ROOT, read_records, run_cli
 from evalsuite.config import register_configs
 from evalsuite.io import JsonCache
 from evalsuite.models.sources import ModelSource
@@ -55,12 +54,8 @@ def test_every_cell_of_every_study_composes_and_builds(study):
         assert facts["unet_params"] > 0
 
 
-def _records(results) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((results / "records").glob("*.json"))]
-
-
 def _check_study_output(tmp_path, study: str, n_cells: int) -> list[dict]:
-    records = _records(tmp_path / "results")
+    records = read_records(tmp_path / "results")
     assert len(records) == n_cells
     assert all(r["tags"] == [f"study={study}"] for r in records)
     table = pd.read_csv(tmp_path / "results" / "tables" / "runs.csv")

@@ -135,6 +135,8 @@ def test_nothing_is_decoded_until_read_and_no_pixels_are_kept(coco, monkeypatch)
     assert len(calls) == 1
     for i in r.ids:
         r.read(i)
+    assert len(calls) == 1 + len(r.ids)  # every read decodes again: nothing is kept
+
     def arrays(v):
         items = v.values() if isinstance(v, dict) else v if isinstance(v, (list, tuple)) else [v]
         return [x for x in items if isinstance(x, np.ndarray)]
@@ -142,6 +144,7 @@ def test_nothing_is_decoded_until_read_and_no_pixels_are_kept(coco, monkeypatch)
     assert {k: len(arrays(v)) for k, v in vars(r).items() if arrays(v)} == {}
     assert ArraySource.from_reference(r) is r  # a lazy reference is its own image source
     np.testing.assert_array_equal(first, r.read(r.ids[0]))
+    assert len(calls) == 2 + len(r.ids)
 
 
 def test_content_hash_is_remembered_and_follows_the_files(coco, tmp_path, monkeypatch):
