@@ -29,6 +29,7 @@ from evalsuite.results.provenance import provenance
 from evalsuite.results.record import SCHEMA_VERSION, new_run_id, utc_now, write_record
 from evalsuite.results.tables import write_tables
 from evalsuite.samples.generate import Shard, generate_samples, manifest_entries, missing_by_shard
+from evalsuite.samples.identity import device_factors
 from evalsuite.samples.store import SampleStore
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def generation_factors(source: Any, specs: list[Any], cfg: DictConfig) -> dict[s
     """Everything that changes the pixels of a sample (the sample store's key)."""
     return {"model": source.identity(), "ablations": specs_to_dicts(specs),
             "sampler": OmegaConf.to_container(cfg.sampler, resolve=True),
-            "resolution": source.resolution, "device_type": cfg.device.split(":")[0]}
+            "resolution": source.resolution, **device_factors(cfg.device)}
 
 
 def architecture_facts(source: Any, specs: list[Any], cache: JsonCache, key: str) -> dict[str, Any]:
@@ -205,7 +206,7 @@ def _incomplete(p: _Plan) -> str | None:
     for what, store in (("samples", p.store), ("baseline samples", p.baseline_store)):
         if store is None:
             continue
-        gone = missing_by_shard(p.prompts, store, p.sampler.batch_size, p.cfg.shard.count)
+        gone = missing_by_shard(p.prompts, store, p.sampler.batch_size, p.cfg.shard.count, p.sampler.seed)
         problems += [f"{what}: shard {i} of {p.cfg.shard.count} is missing {len(ids)} images "
                      f"(e.g. {ids[:3]})" for i, ids in sorted(gone.items())]
     return "; ".join(problems) or None
@@ -263,11 +264,10 @@ def _run_task(cfg: DictConfig, choices: dict[str, Any] | None,
 
 
 def _present(p: _Plan) -> Any:
-    have = p.store.existing_ids()
+    have = p.store.valid_ids(manifest_entries(p.prompts, p.sampler.seed))
     if p.baseline_store is not None:
-        have &= p.baseline_store.existing_ids()
-    return type(p.prompts)(p.prompts.name, tuple(x for x in p.prompts if x.id in have),
-                           p.prompts.source)
+        have &= p.baseline_store.valid_ids(manifest_entries(p.prompts, p.sampler.seed))
+    return p.prompts.subset(have, f"an image in the sample store {p.store.dir}")
 
 
 def _claim_merge(p: _Plan) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Collection, Iterator, Sequence
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import sha256_json
@@ -69,12 +69,38 @@ class PromptSet:
             raise EvalsuiteError(f"dataset.limit must be >= 1, got {limit}")
         return PromptSet(self.name, self.prompts[:limit], self.source)
 
+    def subset(self, ids: Collection[str], having: str) -> "PromptSet":
+        """The prompts whose id is in ``ids``, in order; none is an error saying which prompts
+        lack ``having`` (e.g. "an image in the sample store ...")."""
+        kept = tuple(p for p in self.prompts if p.id in ids)
+        if not kept:
+            raise EvalsuiteError(f"none of the {len(self.prompts)} prompts of '{self.name}' has "
+                                 f"{having}, so there is nothing to score; generate the "
+                                 "images first (stage=generate or stage=all)")
+        return PromptSet(self.name, kept, self.source)
+
     def to_manifest(self) -> list[dict[str, Any]]:
         return [{"id": p.id, "text": p.text, **p.meta} for p in self.prompts]
 
     def categories(self) -> dict[str, str]:
         """prompt id -> category, for prompt sets that have one (e.g. PartiPrompts)."""
         return {p.id: p.meta["category"] for p in self.prompts if "category" in p.meta}
+
+
+def split_lines(text: str, where: str) -> list[str]:
+    r"""The lines of a prompt file: split on ``\n`` only, a ``\r`` before it dropped.
+
+    ``str.splitlines`` would also split on form feeds, U+2028/U+2029, U+0085 and other
+    separators that can sit inside a prompt, creating extra prompts and shifting every later
+    id. A ``\r`` anywhere else (old Mac line endings) is refused rather than guessed at.
+    """
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    for n, line in enumerate(lines, start=1):
+        if "\r" in line:
+            raise EvalsuiteError(f"{where}: line {n} contains a carriage return (\\r) that does "
+                                 "not end the line; evalsuite splits prompt files on \\n only. "
+                                 "Save the file with \\n (or \\r\\n) line endings")
+    return lines
 
 
 def _from_lines(name: str, lines: Sequence[str], source: str) -> PromptSet:
@@ -88,7 +114,8 @@ def _from_lines(name: str, lines: Sequence[str], source: str) -> PromptSet:
 
 
 def load_text_prompts(name: str, path: str | None, limit: int | None = None) -> PromptSet:
-    """Read a plain-text prompt file: one prompt per line, blank lines ignored."""
+    r"""Read a plain-text prompt file: one prompt per line (lines end at ``\n`` only, see
+    ``split_lines``), blank lines ignored, ids the line numbers."""
     if path is None:
         raise EvalsuiteError(f"dataset '{name}' needs dataset.path=<prompt file>")
     p = Path(path).expanduser()
@@ -96,10 +123,10 @@ def load_text_prompts(name: str, path: str | None, limit: int | None = None) -> 
         raise EvalsuiteError(f"prompt file {p} does not exist (dataset.path={path}). "
                              "Give a UTF-8 text file with one prompt per line.")
     try:
-        lines = p.read_text(encoding="utf-8").splitlines()
+        text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise EvalsuiteError(f"prompt file {p} could not be read as UTF-8 text: {e}") from e
-    return _from_lines(name, lines, str(p.resolve())).head(limit)
+    return _from_lines(name, split_lines(text, f"prompt file {p}"), str(p.resolve())).head(limit)
 
 
 def load_demo_prompts(name: str = "demo", path: str | None = None, limit: int | None = None) -> PromptSet:
@@ -108,4 +135,5 @@ def load_demo_prompts(name: str = "demo", path: str | None = None, limit: int | 
         raise EvalsuiteError("dataset=demo is the bundled prompt set and takes no path; "
                              f"for your own file use dataset=text dataset.path={path}")
     text = resources.files("evalsuite.data").joinpath("demo_prompts.txt").read_text("utf-8")
-    return _from_lines(name, text.splitlines(), "evalsuite/data/demo_prompts.txt").head(limit)
+    return _from_lines(name, split_lines(text, "demo prompts"), "evalsuite/data/demo_prompts.txt"
+                       ).head(limit)

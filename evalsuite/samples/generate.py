@@ -63,9 +63,14 @@ def manifest_entries(prompts: PromptSet, run_seed: int) -> list[dict[str, Any]]:
 
 
 def missing_by_shard(prompts: PromptSet, store: SampleStore, batch_size: int,
-                     shard_count: int) -> dict[int, list[str]]:
-    """shard index -> ids of its images that are not in the store (only incomplete shards)."""
-    have = store.existing_ids()
+                     shard_count: int, run_seed: int | None = None) -> dict[int, list[str]]:
+    """shard index -> ids of its images that are not in the store (only incomplete shards).
+
+    With ``run_seed``, a stored image counts only if it was made for its prompt's text and
+    seed (``SampleStore.valid_ids``); without, any intact image counts.
+    """
+    have = (store.valid_ids(manifest_entries(prompts, run_seed)) if run_seed is not None
+            else store.existing_ids())
     out: dict[int, list[str]] = {}
     for k, chunk in enumerate(chunks(prompts.prompts, batch_size)):
         gone = [p.id for p in chunk if p.id not in have]
@@ -81,7 +86,7 @@ def generate_samples(generator: Generator, prompts: PromptSet, store: SampleStor
     t0 = time.perf_counter()
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    have = store.existing_ids()
+    have = store.valid_ids(manifest_entries(prompts, run_seed))
     mine: list[Sequence[Prompt]] = [c for k, c in enumerate(chunks(prompts.prompts, batch_size))
                                     if shard.owns(k)]
     todo = [c for c in mine if any(p.id not in have for p in c)]
@@ -97,7 +102,7 @@ def generate_samples(generator: Generator, prompts: PromptSet, store: SampleStor
             if p.id not in have:
                 store.write(p.id, img, {"prompt": p.text, "seed": s})
     digest = None
-    if not missing_by_shard(prompts, store, batch_size, 1):
+    if not missing_by_shard(prompts, store, batch_size, 1, run_seed):
         # Every shard that completes the set writes the same bytes, atomically.
         digest = store.write_manifest(manifest_entries(prompts, run_seed))
     return SampleStats(str(store.dir), store.key, len(prompts), n_missing, n_mine - n_missing,

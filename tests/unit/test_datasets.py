@@ -101,7 +101,7 @@ def test_unsafe_ids_in_csv_jsonl_and_manifests_are_refused_at_load_time(tmp_path
         load_jsonl_prompts("j", str(jl), id_field="id")
     manifest = write_manifest(load_csv_prompts("c", str(csv_file)), tmp_path / "m.json")
     doc = json.loads(manifest.read_text())
-    doc["prompts"][0]["id"], doc["sha256"] = "/etc/passwd", None
+    doc["prompts"][0]["id"] = "/etc/passwd"  # ids are checked before the hash
     manifest.write_text(json.dumps(doc))
     with pytest.raises(EvalsuiteError, match=r"m\.json.*'/etc/passwd'"):
         load_manifest_prompts("m", str(manifest))

@@ -12,6 +12,7 @@ from PIL import Image
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_create_bytes, atomic_write_bytes, cached_sha256, sha256_file
+from evalsuite.samples.identity import sample_identity
 from evalsuite.samples.store import SampleStore, check_ids, decode_png, encode_png, id_problem
 
 
@@ -24,7 +25,8 @@ def test_png_round_trip_is_lossless_and_carries_metadata(tmp_path: Path):
     np.testing.assert_array_equal(store.read("00001"), img)
     with Image.open(store.path("00001")) as im:
         meta = json.loads(im.text["evalsuite"])
-    assert meta == {"prompt": "a cat", "seed": 5, "id": "00001", "generation_key": store.key}
+    assert meta == {"prompt": "a cat", "seed": 5, "id": "00001", "generation_key": store.key,
+                    "identity": sample_identity(store.key, "00001", "a cat", 5)}
     assert encode_png(img) == encode_png(img)  # deterministic bytes
 
 
@@ -33,11 +35,10 @@ def test_store_key_names_its_factors(tmp_path: Path):
     assert a.key != b.key and a.key == SampleStore(tmp_path, {"steps": 2}).key
 
 
-def test_decode_refuses_16_bit_and_names_corrupt_files(tmp_path: Path):
+def test_decode_converts_16_bit_and_names_corrupt_files(tmp_path: Path):
     p16 = tmp_path / "g16.png"
     Image.fromarray(np.full((4, 4), 40000, dtype=np.uint16)).save(p16)
-    with pytest.raises(EvalsuiteError, match="16-bit|mode"):
-        decode_png(p16)
+    assert (decode_png(p16) == round(40000 / 257)).all()  # 156; the high byte alone is 156 too
     bad = tmp_path / "trunc.png"
     bad.write_bytes(encode_png(np.zeros((8, 8, 3), np.uint8))[:40])
     with pytest.raises(EvalsuiteError, match="trunc.png"):
