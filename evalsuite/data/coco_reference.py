@@ -29,19 +29,16 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-from PIL import Image
 
 from evalsuite.data.coco import load_coco_prompts, read_coco_captions
 from evalsuite.errors import EvalsuiteError
 from evalsuite.features.resize import check_square_resize, resize_square, square_protocol
 from evalsuite.features.sources import folder_digest
 from evalsuite.features.stats_file import load_stats_map, stats_records
+from evalsuite.images import decode_image
 from evalsuite.io import JsonCache, sha256_json
 
 SUBSETS = ("split", "prompts")
-# 8-bit modes Pillow converts to RGB without guessing; 16-bit and float images are refused
-# (Pillow keeps only the high byte of 16-bit RGB and turns 16-bit grayscale white).
-EIGHT_BIT_MODES = ("RGB", "L", "P", "RGBA", "LA", "CMYK", "YCbCr")
 
 
 class CocoReference:
@@ -131,18 +128,9 @@ class CocoReference:
 
 
 def decode_photo(path: Path) -> np.ndarray:
-    """An 8-bit photograph as uint8 RGB (H, W, 3); any failure names the file."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode not in EIGHT_BIT_MODES:
-                raise EvalsuiteError(f"COCO image {path} has mode {im.mode}; only 8-bit images "
-                                     f"({', '.join(EIGHT_BIT_MODES)}) are read")
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except EvalsuiteError:
-        raise
-    except FileNotFoundError:
+    """A photograph as uint8 RGB (H, W, 3) by ``evalsuite.images.decode_image``'s rules; any
+    failure names the file."""
+    if not os.path.lexists(path):
         raise EvalsuiteError(f"COCO image {path} has disappeared since the reference set was "
-                             "built") from None
-    except Exception as e:  # PIL raises many types for truncated or corrupt files
-        raise EvalsuiteError(f"COCO image {path} is unreadable or corrupt: {e}") from None
+                             "built")
+    return decode_image(path)

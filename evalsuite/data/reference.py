@@ -26,6 +26,7 @@ from PIL import Image
 from evalsuite.errors import EvalsuiteError
 from evalsuite.features.resize import resize_square, square_protocol
 from evalsuite.features.stats_file import ReferenceStats, load_stats_map, stats_records
+from evalsuite.images import decode_image
 from evalsuite.io import sha256_bytes
 
 SKIMAGE_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg",
@@ -98,8 +99,7 @@ def skimage_photos(name: str = "skimage_photos", resolution: int = 512,
         if not path.is_file():
             raise EvalsuiteError(f"scikit-image's bundled photograph {path} is missing; "
                                  "reinstall scikit-image")
-        with Image.open(path) as im:
-            images.append(center_crop_resize(im, resolution))
+        images.append(resize_square(decode_image(path), "center_crop", resolution))
         ids.append(Path(fname).stem)
     return ReferenceSet(name, tuple(ids), np.stack(images),
                         square_protocol("center_crop", resolution), imported)

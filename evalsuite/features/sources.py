@@ -21,7 +21,8 @@ import numpy as np
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import JsonCache, sha256_file, sha256_json
-from evalsuite.samples.store import SampleStore, decode_png
+from evalsuite.images import decode_image, file_problem
+from evalsuite.samples.store import SampleStore
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm")
 
@@ -97,6 +98,13 @@ class FolderSource:
         if not files:
             raise EvalsuiteError(f"image folder {self.dir} contains no images "
                                  f"({', '.join(IMAGE_EXTENSIONS)})")
+        # Before anything is hashed or remembered: a folder named x.png or a dangling link
+        # would otherwise fail deep inside a metric, after the cache was written.
+        bad = [f"{p.name} {why}" for p in files for why in [file_problem(p)] if why]
+        if bad:
+            raise EvalsuiteError(f"image folder {self.dir}: {'; '.join(bad[:3])}"
+                                 f"{f' (and {len(bad) - 3} more)' if len(bad) > 3 else ''}; "
+                                 "remove or replace these entries")
         self.files = {p.stem: p for p in files}
         if len(self.files) != len(files):
             stems = [p.stem for p in files]
@@ -107,7 +115,7 @@ class FolderSource:
         self._identity: dict[str, Any] | None = None
 
     def read(self, image_id: str) -> np.ndarray:
-        return decode_png(self.files[image_id])
+        return decode_image(self.files[image_id])
 
     def identity(self) -> dict[str, Any]:
         if self._identity is None:

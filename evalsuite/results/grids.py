@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from PIL import Image
 
+from evalsuite.images import decode_image
 from evalsuite.results.tablebuild import variant_key, variant_labels
 
 Rec = Mapping[str, Any]
@@ -54,8 +55,7 @@ def thumbnail(path: Path, side: int) -> str:
     """PNG data URI, at most ``side`` px on the long edge. Small images are enlarged by a whole
     factor with nearest-neighbour (a tiny model's pixels stay as they are); large ones are
     shrunk with Lanczos."""
-    with Image.open(path) as im:
-        im = im.convert("RGB")
+    with Image.fromarray(decode_image(path)) as im:
         longest = max(im.size)
         if longest <= side:
             factor = side // longest
