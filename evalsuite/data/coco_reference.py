@@ -133,4 +133,7 @@ def decode_photo(path: Path) -> np.ndarray:
     if not os.path.lexists(path):
         raise EvalsuiteError(f"COCO image {path} has disappeared since the reference set was "
                              "built")
-    return decode_image(path)
+    try:
+        return decode_image(path)
+    except EvalsuiteError as e:  # "image <path> ...": say which set it belongs to
+        raise EvalsuiteError(f"COCO {e}") from None

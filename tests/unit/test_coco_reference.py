@@ -218,9 +218,11 @@ def _store(root, prompts, seed):
     store = SampleStore(root, {"test": seed})
     store.open()
     rng = np.random.default_rng(seed)
-    for p in prompts:
-        store.write(p.id, rng.integers(0, 256, (16, 16, 3), np.uint8), {})
-    store.write_manifest(manifest_entries(prompts, 0))
+    entries = manifest_entries(prompts, 0)
+    for e in entries:  # each sample stored with the identity its manifest entry names
+        store.write(e["id"], rng.integers(0, 256, (16, 16, 3), np.uint8),
+                    {"prompt": e["text"], "seed": e["seed"]})
+    store.write_manifest(entries)
     return store
 
 
