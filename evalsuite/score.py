@@ -21,6 +21,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from evalsuite.config.build import build
+from evalsuite.data.prompts import split_lines
 from evalsuite.errors import EvalsuiteError
 from evalsuite.evaluate import EvalOptions, Inputs, evaluate_sources
 from evalsuite.features.sources import FolderSource
@@ -63,7 +64,7 @@ def load_prompts(path: str | Path, ids: list[str]) -> dict[str, str]:
             raise EvalsuiteError(f"prompts file {p} has no prompt for {len(missing)} images, "
                                  f"e.g. {missing[:3]}")
         return {i: str(data[i]) for i in ids}
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in split_lines(text, f"prompts file {p}") if ln.strip()]
     if len(lines) != len(ids):
         raise EvalsuiteError(f"prompts file {p} has {len(lines)} prompts for {len(ids)} images; "
                              "a .txt file needs one prompt per image, in sorted file-name order")

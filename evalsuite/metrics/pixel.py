@@ -9,7 +9,7 @@ import numpy as np
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.metrics.base import MetricResult, PairedMetric, check_images
-from evalsuite.metrics.functional.pixel import SSIM_SETTINGS, psnr, ssim
+from evalsuite.metrics.functional.pixel import SSIM_SETTINGS, SSIM_WINDOW, psnr, ssim
 
 
 class _MeanOfPairs(PairedMetric):
@@ -55,6 +55,16 @@ class SSIM(_MeanOfPairs):
 
     name, version, higher_is_better = "ssim", "1", True
     _fn = staticmethod(ssim)
+
+    def update(self, preds: np.ndarray, target: np.ndarray) -> None:
+        height, width = np.shape(preds)[1:3]
+        if min(height, width) < SSIM_WINDOW:
+            raise EvalsuiteError(
+                f"ssim: the images are {height}x{width} pixels, smaller than SSIM's "
+                f"{SSIM_WINDOW}x{SSIM_WINDOW} Gaussian window (sigma {SSIM_SETTINGS['sigma']}, "
+                f"as scikit-image), so SSIM is undefined for them; use images of at least "
+                f"{SSIM_WINDOW} pixels a side, or leave ssim out of the metrics")
+        super().update(preds, target)
 
     def params(self) -> dict[str, Any]:
         return {**SSIM_SETTINGS, "channel_axis": -1, "border": "skimage (crop 5 px)",

@@ -16,6 +16,8 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 SSIM_SETTINGS = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False,
                  "data_range": 255}
+# scikit-image's Gaussian window: 2 * int(3.5 * sigma + 0.5) + 1 = 11 pixels for sigma 1.5.
+SSIM_WINDOW = 2 * int(3.5 * SSIM_SETTINGS["sigma"] + 0.5) + 1
 
 
 def psnr(pred: np.ndarray, target: np.ndarray) -> float:
