@@ -64,7 +64,7 @@ def load_prompts(path: str | Path, ids: list[str]) -> dict[str, str]:
             raise EvalsuiteError(f"prompts file {p} has no prompt for {len(missing)} images, "
                                  f"e.g. {missing[:3]}")
         return {i: str(data[i]) for i in ids}
-    lines = [ln.strip() for ln in split_lines(text, f"prompts file {p}") if ln.strip()]
+    lines = [ln.strip() for ln in split_lines(text) if ln.strip()]
     if len(lines) != len(ids):
         raise EvalsuiteError(f"prompts file {p} has {len(lines)} prompts for {len(ids)} images; "
                              "a .txt file needs one prompt per image, in sorted file-name order")

@@ -79,7 +79,7 @@ def _rows_to_prompts(rows: Iterable[tuple[str, Any]], text_field: str, id_field:
 def load_csv_prompts(name: str, path: str | None, text_field: str = "prompt",
                      id_field: str | None = None, category_field: str | None = None,
                      limit: int | None = None, delimiter: str = ",") -> PromptSet:
-    """A CSV/TSV file with a header row; ids are row numbers unless ``id_field`` is given.
+    r"""A CSV/TSV file with a header row; ids are row numbers unless ``id_field`` is given.
 
     Records end at ``\n`` or ``\r\n`` (the csv module's rule, so quoted cells may hold line
     breaks); form feeds and U+2028 inside a cell never split it.
@@ -94,14 +94,15 @@ def load_csv_prompts(name: str, path: str | None, text_field: str = "prompt",
 def load_jsonl_prompts(name: str, path: str | None, text_field: str = "prompt",
                        id_field: str | None = None, category_field: str | None = None,
                        limit: int | None = None) -> PromptSet:
-    """One JSON object per line (PartiPrompts: ``{"Prompt":..., "Category":...}``).
+    r"""One JSON object per line (PartiPrompts: ``{"Prompt":..., "Category":...}``).
 
-    Lines end at ``\n`` only (``split_lines``); a line that is not a JSON object, or whose
-    prompt is null or not a string, is refused naming the line.
+    Lines end at ``\n`` only (``split_lines``; files are read with universal newlines); a
+    line that is not a JSON object, or whose prompt is null or not a string, is refused
+    naming the line.
     """
     p, text = _open_text(path, "JSONL prompt")
     rows = []
-    for n, line in enumerate(split_lines(text, str(p)), start=1):
+    for n, line in enumerate(split_lines(text), start=1):
         if line.strip():
             try:
                 rows.append((f"line {n}", json.loads(line)))

@@ -87,20 +87,15 @@ class PromptSet:
         return {p.id: p.meta["category"] for p in self.prompts if "category" in p.meta}
 
 
-def split_lines(text: str, where: str) -> list[str]:
-    r"""The lines of a prompt file: split on ``\n`` only, a ``\r`` before it dropped.
+def split_lines(text: str) -> list[str]:
+    r"""The lines of a prompt file's text: split on ``\n`` only, a ``\r`` before it dropped.
 
-    ``str.splitlines`` would also split on form feeds, U+2028/U+2029, U+0085 and other
-    separators that can sit inside a prompt, creating extra prompts and shifting every later
-    id. A ``\r`` anywhere else (old Mac line endings) is refused rather than guessed at.
+    Files are read in text mode, whose universal newlines turn ``\r\n`` and a lone ``\r``
+    into ``\n``; nothing else ends a line. ``str.splitlines`` would also split on form feeds,
+    vertical tabs, U+001C-U+001E, U+0085 and U+2028/U+2029, which can sit inside a prompt: a
+    prompt would become several and every later id would shift.
     """
-    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
-    for n, line in enumerate(lines, start=1):
-        if "\r" in line:
-            raise EvalsuiteError(f"{where}: line {n} contains a carriage return (\\r) that does "
-                                 "not end the line; evalsuite splits prompt files on \\n only. "
-                                 "Save the file with \\n (or \\r\\n) line endings")
-    return lines
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
 def _from_lines(name: str, lines: Sequence[str], source: str) -> PromptSet:
@@ -114,8 +109,8 @@ def _from_lines(name: str, lines: Sequence[str], source: str) -> PromptSet:
 
 
 def load_text_prompts(name: str, path: str | None, limit: int | None = None) -> PromptSet:
-    r"""Read a plain-text prompt file: one prompt per line (lines end at ``\n`` only, see
-    ``split_lines``), blank lines ignored, ids the line numbers."""
+    r"""Read a plain-text prompt file: one prompt per line (lines end at ``\n``, ``\r\n`` or
+    ``\r`` only, see ``split_lines``), blank lines ignored, ids the line numbers."""
     if path is None:
         raise EvalsuiteError(f"dataset '{name}' needs dataset.path=<prompt file>")
     p = Path(path).expanduser()
@@ -126,7 +121,7 @@ def load_text_prompts(name: str, path: str | None, limit: int | None = None) -> 
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise EvalsuiteError(f"prompt file {p} could not be read as UTF-8 text: {e}") from e
-    return _from_lines(name, split_lines(text, f"prompt file {p}"), str(p.resolve())).head(limit)
+    return _from_lines(name, split_lines(text), str(p.resolve())).head(limit)
 
 
 def load_demo_prompts(name: str = "demo", path: str | None = None, limit: int | None = None) -> PromptSet:
@@ -135,5 +130,5 @@ def load_demo_prompts(name: str = "demo", path: str | None = None, limit: int | 
         raise EvalsuiteError("dataset=demo is the bundled prompt set and takes no path; "
                              f"for your own file use dataset=text dataset.path={path}")
     text = resources.files("evalsuite.data").joinpath("demo_prompts.txt").read_text("utf-8")
-    return _from_lines(name, split_lines(text, "demo prompts"), "evalsuite/data/demo_prompts.txt"
+    return _from_lines(name, split_lines(text), "evalsuite/data/demo_prompts.txt"
                        ).head(limit)

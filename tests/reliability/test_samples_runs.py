@@ -20,6 +20,7 @@ from evalsuite.samples.store import decode_png
 # The ablated samples are scored against their baseline (psnr/baseline): a metric of the
 # generated images themselves.
 TINY = ["dataset.limit=4", "sampler.steps=2", "sampler.batch_size=4", "metrics=pixel",
+        "metrics.paired_with=[baseline]",
         "ablation=[shared_kv]"]
 NEW_TEXTS = ["a red bicycle by a lake", "two owls on a branch", "a bowl of lemons",
              "a lighthouse at night"]
