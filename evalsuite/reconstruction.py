@@ -43,6 +43,7 @@ from evalsuite.models.vae import (MODEL, VaeRef, check_compatible, check_latent_
                                   encode, resolve_vae, to_decoder_latents)
 from evalsuite.protocols import protocol_record
 from evalsuite.run import check_writable, eval_options, publish, record_envelope
+from evalsuite.samples.identity import device_factors
 from evalsuite.samples.seeds import prompt_seed
 from evalsuite.samples.store import SampleStore, check_ids
 
@@ -141,7 +142,7 @@ def _store(results: Path, images: ImageSource, encoder: VaeRef, decoder: VaeRef,
     factors = {"task": "reconstruction", "reference": images.identity(),
                "encoder": encoder.identity(), "decoder": decoder.identity(),
                "latents": _latents(cfg),
-               "dtype": cfg.sampler.dtype, "device_type": cfg.device.split(":")[0],
+               "dtype": cfg.sampler.dtype, **device_factors(cfg.device),
                "batch_size": cfg.vae.batch_size}
     return SampleStore(results / "reconstructions", factors)
 

@@ -206,7 +206,8 @@ def _incomplete(p: _Plan) -> str | None:
     for what, store in (("samples", p.store), ("baseline samples", p.baseline_store)):
         if store is None:
             continue
-        gone = missing_by_shard(p.prompts, store, p.sampler.batch_size, p.cfg.shard.count, p.sampler.seed)
+        gone = missing_by_shard(p.prompts, store, p.sampler.batch_size, p.cfg.shard.count,
+                                p.sampler.seed)
         problems += [f"{what}: shard {i} of {p.cfg.shard.count} is missing {len(ids)} images "
                      f"(e.g. {ids[:3]})" for i, ids in sorted(gone.items())]
     return "; ".join(problems) or None

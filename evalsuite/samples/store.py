@@ -1,13 +1,18 @@
 """Where generated images live.
 
 Layout: ``<results>/samples/<generation_key>/`` holds one lossless PNG per prompt id
-(``<id>.png``, with the prompt, seed and generation key in a PNG text chunk), a
-``generation.json`` naming every factor that went into the key, and a ``manifest.json`` listing
-each image with its sha256. The generation key hashes everything that changes pixels (model
-identity, ablations, sampler settings but not batch size, resolution, dtype, device type), so
-two runs that would produce the same images share one folder, and a run that is killed
-part-way resumes by generating only the ids whose PNG is missing. Each PNG is written to a
-temporary file and renamed, so a file that exists is complete.
+(``<id>.png``, with the prompt, seed, generation key and sample identity in a PNG text chunk),
+``identity/<id>.json`` per PNG (its identity and sha256, written after the PNG), a
+``generation.json`` naming every factor that went into the key, and a ``manifest.json``
+listing each image with its identity and sha256. The generation key hashes everything that
+changes pixels (model identity, ablations, sampler settings but not batch size, resolution,
+dtype, device type and CPU thread count), so two runs that would produce the same images share
+one folder. A sample's identity adds its id, prompt text and seed
+(``evalsuite.samples.identity``): a stored PNG is reused only if its record names the identity
+requested and its bytes match the recorded sha256, so a run with other prompts under the same
+ids, a swapped or edited PNG, or a run killed between a PNG and its record generates those
+samples again. Each file is written to a temporary file and renamed, so a file that exists is
+complete.
 
 Ids become file names as they are, so only ids that are safe as a file name on every common
 file system are accepted (``id_problem``): prompt sets refuse other ids when they are loaded
