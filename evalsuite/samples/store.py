@@ -128,6 +128,10 @@ def decode_png(path: str | Path) -> np.ndarray:
     return decode_image(path)
 
 
+_NO_FILE = "has no PNG file"
+_NO_RECORD = "has no identity record (it is written after the PNG: killed in between?)"
+
+
 class SampleStore:
     """A folder of generated images for one generation key, each verified when it is read.
 
@@ -186,10 +190,10 @@ class SampleStore:
         """Why the stored sample is not usable as ``identity`` (None: it is; ``identity=None``
         checks only that the file matches its record)."""
         if not self.path(prompt_id).is_file():
-            return "has no PNG file"
+            return _NO_FILE
         rec = self._record(prompt_id)
         if rec is None:
-            return "has no identity record (written after the PNG: the writer was killed?)"
+            return _NO_RECORD
         if identity is not None and rec.get("identity") != identity:
             return "was made for another prompt text, seed or generation key"
         if rec.get("sha256") != self._file_sha256(prompt_id):
@@ -214,7 +218,7 @@ class SampleStore:
             why = self.problem(e["id"], entry_identity(self.key, e))
             if why is None:
                 good.add(e["id"])
-            elif why != "has no PNG file":
+            elif why not in (_NO_FILE, _NO_RECORD):  # not yet written, or being written
                 bad.append(f"{e['id']} {why}")
         if bad:
             log.warning("sample store %s: %d stored samples are not reused (%s%s); they are "

@@ -106,8 +106,11 @@ def test_a_damaged_sample_is_generated_again_with_one_warning(store, damage, cap
         again = generate_samples(gen, ps, store, 7, 2)
     assert again.generated == 1 and again.reused == 3
     assert store.path("00001").read_bytes() == good  # the same bytes as the first time
-    assert len([r for r in caplog.records if "not reused" in r.getMessage()]) == 1
-    assert "00001" in caplog.text
+    warned = [r.getMessage() for r in caplog.records if "not reused" in r.getMessage()]
+    if damage == "no_record":  # a kill between PNG and record is routine: no warning
+        assert warned == []
+    else:
+        assert len(warned) == 1 and "00001" in warned[0]
 
 
 def test_a_file_changed_after_the_manifest_is_refused_when_read(store):
