@@ -141,3 +141,27 @@ def test_images_smaller_than_the_ssim_window_are_refused(tmp_path):
     psnr = PSNR()
     psnr.update(tiny, tiny + 1)  # PSNR has no window: fine
     assert psnr.compute().value == pytest.approx(48.1308036, abs=1e-6)
+
+
+@pytest.mark.parametrize("case", ["dangling", "tiny"])
+def test_score_cli_gives_one_paragraph_exit_2_and_writes_nothing(tmp_path, case):
+    """``evalsuite score`` on a folder with a dangling link, or on 4x4 images with SSIM."""
+    from conftest import run_cli
+
+    gen, ref = tmp_path / "gen", tmp_path / "ref"
+    gen.mkdir(), ref.mkdir()
+    side = 4 if case == "tiny" else 16
+    for folder, value in ((gen, 10), (ref, 20)):
+        for name in ("a", "b"):
+            Image.fromarray(np.full((side, side, 3), value, np.uint8)).save(folder / f"{name}.png")
+    if case == "dangling":
+        (gen / "c.png").symlink_to(tmp_path / "missing.png")
+    proc = run_cli(["score", f"score.gen_dir={gen}", f"score.ref_dir={ref}", "metrics=pixel"],
+                   cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    want = "c.png is a symbolic link" if case == "dangling" else "4x4 pixels, smaller than SSIM"
+    assert want in proc.stderr
+    assert not (tmp_path / "results" / "records").exists()
+    if case == "dangling":
+        assert not (tmp_path / "results" / "cache").exists()
