@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from evalsuite.models.schedulers import build_scheduler, check_sampler
+from evalsuite.numerics import require_finite
 from evalsuite.samples.seeds import prompt_seed  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -77,14 +78,15 @@ class DiffusersGenerator:
             generator=[torch.Generator("cpu").manual_seed(x ^ 0x5EED) for x in seeds],
             output_type="np",
         )
-        return to_uint8(np.asarray(out.images, dtype=np.float32))
+        images = np.asarray(out.images, dtype=np.float32)
+        return to_uint8(require_finite(images, "generator (UNet latents decoded by the VAE)"))
 
     @torch.inference_mode()
     def reconstruct(self, images: np.ndarray) -> np.ndarray:
         """Round-trip uint8 images through the VAE (encode, posterior mode, decode)."""
         vae = self.pipe.vae
         x = torch.from_numpy(images).permute(0, 3, 1, 2).to(self.device, vae.dtype) / 127.5 - 1.0
-        latents = vae.encode(x).latent_dist.mode()
-        y = vae.decode(latents).sample
+        latents = require_finite(vae.encode(x).latent_dist.mode(), "VAE encoder (latents)")
+        y = require_finite(vae.decode(latents).sample, "VAE decoder (round trip)")
         y = (y / 2 + 0.5).permute(0, 2, 3, 1).float().cpu().numpy()
         return to_uint8(y)
