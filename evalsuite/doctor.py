@@ -89,9 +89,6 @@ def _manifest_problem(path: Path) -> tuple[list[dict] | None, str | None]:
 
 def _image_problem(folder: Path, entry: dict) -> tuple[Path | None, str | None]:
     """The image an entry names and what is wrong with it (None, None: nothing)."""
-    from evalsuite.errors import EvalsuiteError
-    from evalsuite.samples.store import decode_png
-
     name = str(entry.get("file") or f"{entry.get('id')}.png")
     path = folder / name
     if Path(name).name != name or name.startswith("."):
@@ -100,11 +97,18 @@ def _image_problem(folder: Path, entry: dict) -> tuple[Path | None, str | None]:
         return None, f"lists {name}, which is missing"
     if entry.get("sha256") != sha256_file(path):
         return path, "does not match the sha256 in manifest.json (swapped or edited)"
+    return None, None
+
+
+def _undecodable(path: Path) -> str | None:
+    from evalsuite.errors import EvalsuiteError
+    from evalsuite.samples.store import decode_png
+
     try:
         decode_png(path)
     except EvalsuiteError as e:
-        return path, f"does not decode ({e})"
-    return None, None
+        return f"does not decode ({e})"
+    return None
 
 
 def check_samples(results: Path) -> Iterator[Finding]:
@@ -117,20 +121,26 @@ def check_samples(results: Path) -> Iterator[Finding]:
             except (OSError, UnicodeDecodeError, ValueError) as e:
                 yield Finding(_rel(gen, results), "generation.json", f"unreadable ({e})", "quarantine")
         manifest = folder / "manifest.json"
-        if not manifest.is_file():
-            continue
-        images, problem = _manifest_problem(manifest)
+        images, problem = _manifest_problem(manifest) if manifest.is_file() else ([], None)
         bad: list[Finding] = []
+        verified: set[str] = set()  # files whose sha256 matches the manifest: decodable
         for entry in images or []:
             path, why = _image_problem(folder, entry)
             if why and path is not None:
                 bad.append(Finding(_rel(path, results), "sample image", why, "quarantine"))
             elif why:
                 problem = problem or f"{why} (and possibly more)"
+            else:
+                verified.add(str(entry.get("file") or f"{entry.get('id')}.png"))
+        for path in _files(folder, "*.png"):  # not covered by a valid manifest: decode it
+            if path.name not in verified and not any(f.path == _rel(path, results) for f in bad):
+                why = _undecodable(path)
+                if why:
+                    bad.append(Finding(_rel(path, results), "sample image", why, "quarantine"))
         yield from bad
-        if problem or bad:  # it no longer describes the folder; the next run rewrites it
+        if manifest.is_file() and (problem or bad):  # it no longer describes the folder
             yield Finding(_rel(manifest, results), "manifest",
-                          problem or f"{len(bad)} image(s) it lists are damaged", "quarantine")
+                          problem or f"{len(bad)} image(s) in its folder are damaged", "quarantine")
 
 
 def check_caches(results: Path) -> Iterator[Finding]:
