@@ -236,9 +236,20 @@ def check_temp_files(results: Path, now: float, tmp_age_s: float) -> Iterator[Fi
                           f"(deleted once older than tmp_age_s={tmp_age_s:.0f})", "note")
 
 
-def check_tables(results: Path) -> Iterator[Finding]:
-    from evalsuite.results.record import load_records
+def _record_ids(results: Path) -> list[str]:
+    """Run ids of the readable records, in ``load_records`` order (without its warnings:
+    ``check_records`` reports the others)."""
+    records = []
+    for path in _files(results / "records", "*.json"):
+        try:
+            records.append(read_record(path))
+        except (RecordError, OSError):
+            continue
+    records.sort(key=lambda r: (r.get("created_at", ""), r.get("run_id", "")))
+    return [r["run_id"] for r in records]
 
+
+def check_tables(results: Path) -> Iterator[Finding]:
     for path in _files(results / "tables", "*"):
         if path.suffix not in (".md", ".csv", ".tex", ".html"):
             continue
@@ -255,7 +266,7 @@ def check_tables(results: Path) -> Iterator[Finding]:
                 listed = list(pd.read_csv(path)["run_id"])
             except Exception:  # noqa: BLE001  pandas raises many types for a damaged file
                 listed = None
-            if listed != [r["run_id"] for r in load_records(results / "records")]:
+            if listed != _record_ids(results):
                 yield Finding(_rel(path, results), "table", "does not list the records", "rebuild")
 
 
@@ -289,23 +300,46 @@ def fix(results: str | os.PathLike, findings: list[Finding]) -> None:
     results = Path(results)
     seen: set[str] = set()
     for f in findings:
-        if f.action in ("quarantine", "delete") and f.path not in seen:
-            seen.add(f.path)
+        if f.action not in ("quarantine", "delete") or f.path in seen:
+            continue
+        seen.add(f.path)
+        try:
             if (results / f.path).exists():
                 if f.action == "quarantine":
                     quarantine(results, f.path)
                 else:
                     (results / f.path).unlink()
-        f.done = f.done or f.action in ("quarantine", "delete")
+            f.done = True
+        except OSError as e:  # e.g. a read-only folder: reported, the rest still fixed
+            f.problem += f" (could not {f.action} it: {e.strerror or e})"
+    for f in findings:  # a file listed twice (a manifest and its folder) was handled once
+        f.done = f.done or (f.action in ("quarantine", "delete") and f.path in seen
+                            and not (results / f.path).exists())
     if any(f.kind in ("record", "table") for f in findings):
         write_tables(results)  # tables list what the records now are
         for f in findings:
             f.done = f.done or f.action == "rebuild"
 
 
+def summary(results: Path) -> str:
+    """What there is to check: counts of records, sample images, cache files and claims."""
+    cache = results / "cache"
+    counts = {"records": len(list(_files(results / "records", "*.json"))),
+              "sample images": len(list(_files_below(results / "samples", "*.png"))),
+              "cache files": sum(len(list(_files(cache / d, "*"))) for d in (*SEALED_CACHES, "features"))
+              + (cache / "sha256.json").is_file(),
+              "merge claims": len(list(_files(cache / "merges", "*.json")))}
+    return ", ".join(f"{n} {what}" for what, n in counts.items())
+
+
+def _files_below(folder: Path, pattern: str) -> Iterator[Path]:
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+        yield from _files(sub, pattern)
+
+
 def render(results: Path, findings: list[Finding], fixed: bool) -> str:
-    """The readable report: one line per finding, then the verdict."""
-    lines = [f"evalsuite doctor: {results}"]
+    """The readable report: what was checked, one line per finding, then the verdict."""
+    lines = [f"evalsuite doctor: {results}", f"  checked {summary(results)}"]
     verbs = {"quarantine": "QUARANTINED" if fixed else "BROKEN", "delete": "DELETED" if fixed
              else "STALE", "rebuild": "REBUILT" if fixed else "STALE", "note": "note"}
     for f in findings:

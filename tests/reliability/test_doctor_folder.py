@@ -170,3 +170,38 @@ def test_claims_expire_by_lease_or_dead_process_never_when_done():
 def test_doctor_refuses_a_missing_folder_with_one_paragraph(tmp_path):
     proc = run_cli(["doctor", f"paths.results_dir={tmp_path}/nope"], tmp_path)
     assert proc.returncode == 2 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_temp_files_of_killed_writers_are_ignored_by_readers_and_only_stale_ones_deleted(tmp_path):
+    """Issue 15, "Also seen": 14 `.tmp-*` files from killed runs were never cleaned up."""
+    from evalsuite.doctor import fix
+    from evalsuite.io import JsonCache
+    from evalsuite.results.record import load_records, write_record
+    from evalsuite.samples.store import SampleStore
+    from results_factory import make_record
+
+    results = tmp_path / "results"
+    write_record(results / "records", make_record(1, {"fid_clean": 12.0}))
+    store = SampleStore(results / "samples", {"model": "x"})
+    store.open()
+    JsonCache(results / "cache" / "metrics").put("k", {"value": 1.0})
+    old, young = time.time() - 2 * HOUR, time.time() - 5
+    temps = {"records/.tmp-a1.json": old, f"samples/{store.key}/.tmp-b2.png": old,
+             "cache/metrics/.tmp-c3.json": old, "cache/features/.tmp-d4.npy": old,
+             "tables/.tmp-e5.csv": old, "cache/metrics/.tmp-young.json": young}
+    for rel, mtime in temps.items():
+        (results / rel).parent.mkdir(parents=True, exist_ok=True)
+        (results / rel).write_bytes(b'{"torn": ')
+        os.utime(results / rel, (mtime, mtime))
+
+    assert [r["run_id"] for r in load_records(results / "records")] == [make_record(1, {})["run_id"]]
+    assert store.existing_ids() == set()
+    assert JsonCache(results / "cache" / "metrics").get("k") == {"value": 1.0}
+
+    findings = check_folder(results, tmp_age_s=HOUR)
+    assert {f.path: f.action for f in findings} == {
+        rel: ("delete" if mtime == old else "note") for rel, mtime in temps.items()}
+    fix(results, findings)
+    assert [rel for rel in temps if (results / rel).exists()] == ["cache/metrics/.tmp-young.json"]
+    assert not (results / "quarantine").exists()  # partial writes are deleted, not kept
+    assert not [f for f in check_folder(results, tmp_age_s=HOUR) if f.is_problem]
