@@ -19,7 +19,7 @@ set, protocol) and reused by every later run.
 Integrity: the sidecar holds the sha256 of the ``.npy`` bytes and a digest of itself, and the
 ``.stats.npz`` a digest of its arrays and of the ``.npy`` it was computed from. An entry
 whose check fails (truncated, edited, torn) is a cache miss: one log line, recomputed and
-rewritten, never used (``entry_problem``, ``stats_problem``; ``evalsuite doctor`` uses them).
+rewritten, never used (``entry_problem``, ``read_stats``; ``evalsuite doctor`` uses them).
 """
 
 from __future__ import annotations
