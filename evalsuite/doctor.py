@@ -3,7 +3,7 @@
 Checks (each file read the way the code that uses it reads it):
 - ``records/*.json``: readable, a JSON object, a known schema, the fields readers rely on
   (``results.record.read_record``); a record from a newer evalsuite is noted, not touched;
-- ``samples/<key>/``: ``manifest.json`` parses and matches its own sha256, every image it
+- ``samples/<key>/`` and ``reconstructions/<key>/``: ``manifest.json`` parses and matches its own sha256, every image it
   lists exists, lies in the folder and has the listed sha256 and decodes; ``generation.json``
   parses;
 - caches: sealed JSON caches (``cache/metrics``, ``cache/models``, ``cache/folders``,
@@ -36,7 +36,8 @@ from evalsuite.io import sha256_file, sha256_json, unseal
 from evalsuite.results.record import NewerRecordError, RecordError, read_record
 
 QUARANTINE = "quarantine"
-SEALED_CACHES = ("metrics", "models", "folders")  # cache/<name>/*.json, written by JsonCache
+SEALED_CACHES = ("metrics", "models", "folders")
+STORES = ("samples", "reconstructions")  # sample store roots (evalsuite/samples/store.py)  # cache/<name>/*.json, written by JsonCache
 DEFAULT_TMP_AGE_S = 3600.0
 CLAIM_LEASE_S = 24 * 3600.0  # a claim without a lease of its own
 
@@ -112,8 +113,7 @@ def _undecodable(path: Path) -> str | None:
 
 
 def check_samples(results: Path) -> Iterator[Finding]:
-    root = results / "samples"
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+    for folder in _store_folders(results):
         gen = folder / "generation.json"
         if gen.is_file():
             try:
@@ -325,16 +325,17 @@ def summary(results: Path) -> str:
     """What there is to check: counts of records, sample images, cache files and claims."""
     cache = results / "cache"
     counts = {"records": len(list(_files(results / "records", "*.json"))),
-              "sample images": len(list(_files_below(results / "samples", "*.png"))),
+              "sample images": sum(len(list(_files(d, "*.png"))) for d in _store_folders(results)),
               "cache files": sum(len(list(_files(cache / d, "*"))) for d in (*SEALED_CACHES, "features"))
               + (cache / "sha256.json").is_file(),
               "merge claims": len(list(_files(cache / "merges", "*.json")))}
     return ", ".join(f"{n} {what}" for what, n in counts.items())
 
 
-def _files_below(folder: Path, pattern: str) -> Iterator[Path]:
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
-        yield from _files(sub, pattern)
+def _store_folders(results: Path) -> list[Path]:
+    """Every sample store folder: generated samples and a decoder's reconstructions."""
+    roots = [results / name for name in STORES]
+    return [p for root in roots if root.is_dir() for p in sorted(root.iterdir()) if p.is_dir()]
 
 
 def render(results: Path, findings: list[Finding], fixed: bool) -> str:
