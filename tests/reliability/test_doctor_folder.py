@@ -205,3 +205,32 @@ def test_temp_files_of_killed_writers_are_ignored_by_readers_and_only_stale_ones
     assert [rel for rel in temps if (results / rel).exists()] == ["cache/metrics/.tmp-young.json"]
     assert not (results / "quarantine").exists()  # partial writes are deleted, not kept
     assert not [f for f in check_folder(results, tmp_age_s=HOUR) if f.is_problem]
+
+
+def test_a_swapped_sample_png_is_found_by_its_sha256_and_quarantined_with_its_manifest(tmp_path):
+    """Issue 15, "Also seen": a sample PNG swapped for another valid PNG was used silently."""
+    import numpy as np
+
+    from evalsuite.doctor import fix
+    from evalsuite.samples.store import SampleStore
+
+    results = tmp_path / "results"
+    store = SampleStore(results / "reconstructions", {"task": "reconstruction"})
+    store.open()
+    for k, pid in enumerate(["a1", "b2", "c3"]):
+        store.write(pid, np.full((8, 8, 3), 40 * k, np.uint8), {"seed": k})
+    store.write_manifest([{"id": pid, "text": "", "seed": k} for k, pid in enumerate(["a1", "b2", "c3"])])
+    good = _snapshot(results)
+    shutil.copy(store.path("c3"), store.path("a1"))  # a valid PNG, the wrong one
+
+    findings = check_folder(results)
+    rel = f"reconstructions/{store.key}"
+    assert {(f.path, f.action) for f in findings} == {(f"{rel}/a1.png", "quarantine"),
+                                                      (f"{rel}/manifest.json", "quarantine")}
+    assert "swapped or edited" in [f for f in findings if f.path.endswith("a1.png")][0].problem
+    fix(results, findings)
+    assert set(_snapshot(results / "quarantine")) == {f"{rel}/a1.png", f"{rel}/manifest.json"}
+    after = _snapshot(results)
+    assert {k: after[k] for k in (f"{rel}/b2.png", f"{rel}/c3.png", f"{rel}/generation.json")} == \
+        {k: good[k] for k in (f"{rel}/b2.png", f"{rel}/c3.png", f"{rel}/generation.json")}
+    assert check_folder(results) == []
