@@ -3,9 +3,9 @@
 Checks (each file read the way the code that uses it reads it):
 - ``records/*.json``: readable, a JSON object, a known schema, the fields readers rely on
   (``results.record.read_record``); a record from a newer evalsuite is noted, not touched;
-- ``samples/<key>/`` and ``reconstructions/<key>/``: ``manifest.json`` parses and matches its own sha256, every image it
-  lists exists, lies in the folder and has the listed sha256 and decodes; ``generation.json``
-  parses;
+- ``samples/<key>/`` and ``reconstructions/<key>/``: ``manifest.json`` parses and matches its
+  own sha256; every image it lists exists, lies in the folder and has the listed sha256;
+  images no valid manifest covers decode; ``generation.json`` parses;
 - caches: sealed JSON caches (``cache/metrics``, ``cache/models``, ``cache/folders``,
   ``cache/sha256.json``) against their digests; feature files (``cache/features``: ``.npy``
   against the sha256 in its sidecar, ``.stats.npz`` against its digest and its ``.npy``);
@@ -36,8 +36,8 @@ from evalsuite.io import sha256_file, sha256_json, unseal
 from evalsuite.results.record import NewerRecordError, RecordError, read_record
 
 QUARANTINE = "quarantine"
-SEALED_CACHES = ("metrics", "models", "folders")
-STORES = ("samples", "reconstructions")  # sample store roots (evalsuite/samples/store.py)  # cache/<name>/*.json, written by JsonCache
+SEALED_CACHES = ("metrics", "models", "folders")  # cache/<name>/*.json, written by JsonCache
+STORES = ("samples", "reconstructions")  # sample store roots (evalsuite/samples/store.py)
 DEFAULT_TMP_AGE_S = 3600.0
 CLAIM_LEASE_S = 24 * 3600.0  # a claim without a lease of its own
 
@@ -119,7 +119,8 @@ def check_samples(results: Path) -> Iterator[Finding]:
             try:
                 json.loads(gen.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, ValueError) as e:
-                yield Finding(_rel(gen, results), "generation.json", f"unreadable ({e})", "quarantine")
+                yield Finding(_rel(gen, results), "generation.json", f"unreadable ({e})",
+                              "quarantine")
         manifest = folder / "manifest.json"
         images, problem = _manifest_problem(manifest) if manifest.is_file() else ([], None)
         bad: list[Finding] = []
@@ -229,8 +230,8 @@ def check_temp_files(results: Path, now: float, tmp_age_s: float) -> Iterator[Fi
             continue
         age = now - path.stat().st_mtime
         if age >= tmp_age_s:
-            yield Finding(rel, "temporary file", f"left by a killed writer ({age / 3600:.1f} h old)",
-                          "delete")
+            yield Finding(rel, "temporary file",
+                          f"left by a killed writer ({age / 3600:.1f} h old)", "delete")
         else:
             yield Finding(rel, "temporary file", f"{age:.0f} s old: a run may be writing it "
                           f"(deleted once older than tmp_age_s={tmp_age_s:.0f})", "note")
@@ -326,8 +327,8 @@ def summary(results: Path) -> str:
     cache = results / "cache"
     counts = {"records": len(list(_files(results / "records", "*.json"))),
               "sample images": sum(len(list(_files(d, "*.png"))) for d in _store_folders(results)),
-              "cache files": sum(len(list(_files(cache / d, "*"))) for d in (*SEALED_CACHES, "features"))
-              + (cache / "sha256.json").is_file(),
+              "cache files": (cache / "sha256.json").is_file()
+              + sum(len(list(_files(cache / d, "*"))) for d in (*SEALED_CACHES, "features")),
               "merge claims": len(list(_files(cache / "merges", "*.json")))}
     return ", ".join(f"{n} {what}" for what, n in counts.items())
 
@@ -348,7 +349,8 @@ def render(results: Path, findings: list[Finding], fixed: bool) -> str:
     left = [f for f in findings if f.is_problem]
     done = [f for f in findings if f.done]
     if not left:
-        lines.append(f"result: clean{f' ({len(done)} repaired; see {QUARANTINE}/)' if done else ''}")
+        repaired = f" ({len(done)} repaired; see {QUARANTINE}/)" if done else ""
+        lines.append(f"result: clean{repaired}")
     else:
         lines.append(f"result: {len(left)} problem(s); `evalsuite doctor fix=true` moves broken "
                      f"files to {results / QUARANTINE} and deletes stale temporary files")

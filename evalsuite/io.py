@@ -137,7 +137,8 @@ def unseal(path: str | os.PathLike) -> tuple[Any, str | None]:
     except (UnicodeDecodeError, ValueError) as e:
         return None, f"not valid JSON ({'empty file' if not raw.strip() else e})"
     if not isinstance(data, dict) or set(data) != {"digest", "value"}:
-        return None, "not a sealed cache entry (no digest: written by an older evalsuite or by hand)"
+        return None, ("not a sealed cache entry (no digest: written by an older evalsuite "
+                      "or by hand)")
     if sha256_json(data["value"]) != data["digest"]:
         return None, "its content does not match its digest (edited or corrupted)"
     return data["value"], None
@@ -189,4 +190,5 @@ class JsonCache:
 
     def put(self, key: str, value: Any) -> None:
         if self.folder is not None:
-            atomic_write_text(self.folder / f"{key}.json", json.dumps(_sealed(value), sort_keys=True))
+            atomic_write_text(self.folder / f"{key}.json",
+                              json.dumps(_sealed(value), sort_keys=True))

@@ -134,4 +134,5 @@ def image_pass(sources: Mapping[str, ImageSource], ids: Sequence[str], batch_siz
             c.fn(chunk, images)
         for role, extractor, writer in extract:
             rows = extractor(images[role])
-            writer.append(require_finite(rows, f"feature extractor {extractor.name} ({role} images)"))
+            writer.append(require_finite(rows, f"feature extractor {extractor.name} "
+                                               f"({role} images)"))

@@ -64,7 +64,8 @@ def sample_folder(samples_dir: str | None, results: Path) -> Path | None:
     if not samples_dir:
         return None
     given = Path(samples_dir)
-    candidates = [results / given] if not given.is_absolute() else [given, results / "samples" / given.name]
+    candidates = ([given, results / "samples" / given.name] if given.is_absolute()
+                  else [results / given])
     for folder in candidates:
         if _inside(folder, results) and folder.is_dir():
             return folder
@@ -76,7 +77,8 @@ def _manifest(folder: Path | None) -> dict[str, dict[str, Any]] | None:
         return None
     try:
         data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        return {str(e["id"]): e for e in data.get("images", []) if isinstance(e, dict) and "id" in e}
+        return {str(e["id"]): e for e in data.get("images", [])
+                if isinstance(e, dict) and "id" in e}
     except (OSError, ValueError, TypeError, AttributeError, KeyError):
         return None  # a damaged manifest: the column is left out, the report still renders
 
