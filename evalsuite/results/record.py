@@ -190,6 +190,10 @@ def record_problem(record: Any) -> str | None:
     for key in _MAPPING_FIELDS:
         if record.get(key) is not None and not isinstance(record[key], dict):
             return f"{key} is a {type(record[key]).__name__}, not an object"
+    for key, value in (("samples.dir", (record.get("samples") or {}).get("dir")),
+                       ("baseline_samples", record.get("baseline_samples"))):
+        if value is not None and not isinstance(value, str):
+            return f"{key} is a {type(value).__name__}, not a path"
     metrics = record.get("metrics")
     if not isinstance(metrics, dict):
         return "metrics is missing or not an object"

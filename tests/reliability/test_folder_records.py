@@ -31,6 +31,8 @@ BAD = {
                        "run_id is missing or not a string"),
     "model-string.json": (json.dumps({**make_record(7, {}), "model": "tiny"}).encode(),
                           "model is a str, not an object"),
+    "samples-dir.json": (json.dumps(make_record(8, {}, samples_dir=["a"])).encode(),
+                         "samples.dir is a list, not a path"),
 }
 
 
