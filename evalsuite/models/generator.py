@@ -28,6 +28,12 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return (np.clip(images, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
+def _finite_latents(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+    """Stop at the first denoising step whose latents hold NaN/Inf, naming the UNet."""
+    require_finite(tensors["latents"], f"UNet (latents after denoising step {step + 1})")
+    return tensors
+
+
 class DiffusersGenerator:
     """A Stable Diffusion pipeline with fixed sampler settings.
 
@@ -77,9 +83,10 @@ class DiffusersGenerator:
             # Per-image generators for stochastic schedulers, seeded apart from the noise.
             generator=[torch.Generator("cpu").manual_seed(x ^ 0x5EED) for x in seeds],
             output_type="np",
+            callback_on_step_end=_finite_latents,
         )
         images = np.asarray(out.images, dtype=np.float32)
-        return to_uint8(require_finite(images, "generator (UNet latents decoded by the VAE)"))
+        return to_uint8(require_finite(images, "VAE decoder (generated images)"))
 
     @torch.inference_mode()
     def reconstruct(self, images: np.ndarray) -> np.ndarray:

@@ -24,8 +24,8 @@ import numpy as np
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import cached_sha256, sha256_json
-from evalsuite.numerics import require_finite
 from evalsuite.models.sources import config_sha256
+from evalsuite.numerics import require_finite
 
 if TYPE_CHECKING:
     import torch

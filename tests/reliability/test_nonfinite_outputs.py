@@ -60,9 +60,7 @@ def test_a_decoder_with_nan_weights_stops_the_run_and_writes_no_record(compose, 
     assert not records.exists() or not any(records.iterdir())
 
 
-def test_a_pipeline_whose_vae_is_nan_fails_at_generation_instead_of_scoring_black_images(
-        compose, tmp_path):
-    """The issue's case: all-black PNGs scored as psnr/reconstruction 7.367, status complete."""
+def _nan_pipeline(folder: Path, component: str) -> Path:
     import torch
     from diffusers import StableDiffusionPipeline
 
@@ -70,14 +68,23 @@ def test_a_pipeline_whose_vae_is_nan_fails_at_generation_instead_of_scoring_blac
 
     parts = build_tiny_components(0)
     with torch.no_grad():
-        for p in parts["vae"].parameters():
+        for p in parts[component].parameters():
             p.fill_(float("nan"))
-    folder = tmp_path / "nan-pipeline"
     StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=None,
                             requires_safety_checker=False).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("component,named", [
+    ("vae", r"VAE decoder \(generated images\)"),
+    ("unet", r"UNet \(latents after denoising step 1\)")])
+def test_a_pipeline_with_nan_weights_fails_at_generation_instead_of_scoring_black_images(
+        compose, tmp_path, component, named):
+    """The issue's case: all-black PNGs scored as psnr/reconstruction 7.367, status complete."""
+    folder = _nan_pipeline(tmp_path / f"nan-{component}", component)
     cfg = compose(*FAST, "dataset.limit=2", "model=pretrained", f"model.path={folder}",
                   "model.resolution=64")
-    with pytest.raises(NonFiniteError, match=r"generator \(UNet latents decoded by the VAE\)"):
+    with pytest.raises(NonFiniteError, match=named):
         run(cfg)
     results = tmp_path / "results"
     assert not list(results.glob("records/*.json"))
