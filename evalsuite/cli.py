@@ -35,6 +35,7 @@ SUBCOMMANDS: dict[str, str] = {
     "report": "write the HTML report: tables, plots and image grids side by side",
     "study": "block-sensitivity study (SnapFusion): remove each block, rank by quality per ms",
     "stats": "export the FID metrics' reference statistics (mu, sigma) as .npz files",
+    "doctor": "check a results folder's files; fix=true (or --fix) quarantines broken ones",
 }
 
 
@@ -57,6 +58,8 @@ def main() -> None:
         sys.exit(2)
     sub = sys.argv.pop(1)
     sys.argv[0] = f"evalsuite {sub}"
+    if sub == "doctor":  # the one flag-style option: `doctor --fix` is `doctor fix=true`
+        sys.argv = [("fix=true" if a == "--fix" else a) for a in sys.argv]
     if sub in RUN_CONFIG_APPS and os.path.isdir(STUDIES_DIR):
         sys.argv.insert(1, f"--config-dir={STUDIES_DIR}")
     from evalsuite.config import register_configs

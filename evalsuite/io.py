@@ -11,10 +11,13 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+log = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -111,11 +114,42 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def _sealed(value: Any) -> dict[str, Any]:
+    """``value`` wrapped with the sha256 of its canonical JSON form (see ``unseal``)."""
+    return {"digest": sha256_json(value), "value": value}
+
+
+def unseal(path: str | os.PathLike) -> tuple[Any, str | None]:
+    """Read a sealed JSON cache file: ``(value, None)``, or ``(None, what is wrong)``.
+
+    A cache file that is missing is ``(None, None)``. One that is truncated, empty, not a
+    sealed object, or whose value does not match its digest is never used: the caller
+    recomputes the value (a cache miss), so an edited or torn cache file cannot reach a record.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except OSError as e:
+        return None, f"unreadable ({e.strerror or e})"
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        return None, f"not valid JSON ({'empty file' if not raw.strip() else e})"
+    if not isinstance(data, dict) or set(data) != {"digest", "value"}:
+        return None, ("not a sealed cache entry (no digest: written by an older evalsuite "
+                      "or by hand)")
+    if sha256_json(data["value"]) != data["digest"]:
+        return None, "its content does not match its digest (edited or corrupted)"
+    return data["value"], None
+
+
 def cached_sha256(path: str | os.PathLike, cache_file: str | os.PathLike | None) -> str:
     """sha256 of a file, remembered by (absolute path, size, mtime) in ``cache_file``.
 
     Multi-gigabyte checkpoints take seconds to hash; a file whose size and modification time
-    are unchanged is not hashed again. ``cache_file=None`` always hashes.
+    are unchanged is not hashed again. ``cache_file=None`` always hashes. The cache file is
+    sealed (``unseal``): a torn or edited one is dropped, with one log line, and rebuilt.
     """
     path = Path(path).resolve()
     if cache_file is None:
@@ -124,21 +158,23 @@ def cached_sha256(path: str | os.PathLike, cache_file: str | os.PathLike | None)
     stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
     cache_file = Path(cache_file)
     with file_lock(cache_file.with_name(cache_file.name + ".lock")):
-        try:
-            cache = json.loads(cache_file.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            cache = {}
+        cache, problem = unseal(cache_file)
+        if problem:
+            log.warning("digest cache %s is %s; hashing again", cache_file, problem)
+        cache = cache if isinstance(cache, dict) else {}
         hit = cache.get(str(path))
-        if hit and hit.get("size") == stamp["size"] and hit.get("mtime_ns") == stamp["mtime_ns"]:
+        if isinstance(hit, dict) and hit.get("size") == stamp["size"] \
+                and hit.get("mtime_ns") == stamp["mtime_ns"] and isinstance(hit.get("sha256"), str):
             return hit["sha256"]
         digest = sha256_file(path)
         cache[str(path)] = {**stamp, "sha256": digest}
-        atomic_write_text(cache_file, json.dumps(cache, indent=1, sort_keys=True))
+        atomic_write_text(cache_file, json.dumps(_sealed(cache), indent=1, sort_keys=True))
     return digest
 
 
 class JsonCache:
-    """Small JSON values on disk, one file per key, written atomically (None: no cache)."""
+    """Small JSON values on disk, one sealed file per key (``unseal``), written atomically
+    (None: no cache). A file that fails its check is a miss, logged once, and rewritten."""
 
     def __init__(self, folder: str | os.PathLike | None):
         self.folder = Path(folder) if folder is not None else None
@@ -146,11 +182,13 @@ class JsonCache:
     def get(self, key: str) -> Any:
         if self.folder is None:
             return None
-        try:
-            return json.loads((self.folder / f"{key}.json").read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return None
+        path = self.folder / f"{key}.json"
+        value, problem = unseal(path)
+        if problem:
+            log.warning("cache file %s is %s; recomputing it", path, problem)
+        return value
 
     def put(self, key: str, value: Any) -> None:
         if self.folder is not None:
-            atomic_write_text(self.folder / f"{key}.json", json.dumps(value, sort_keys=True))
+            atomic_write_text(self.folder / f"{key}.json",
+                              json.dumps(_sealed(value), sort_keys=True))

@@ -21,6 +21,7 @@ from evalsuite.errors import EvalsuiteError
 from evalsuite.features.base import FeatureExtractor
 from evalsuite.features.cache import FeatureCache, FeatureFile, FeatureWriter, feature_key
 from evalsuite.features.sources import ImageSource
+from evalsuite.numerics import require_finite
 
 log = logging.getLogger(__name__)
 
@@ -132,4 +133,6 @@ def image_pass(sources: Mapping[str, ImageSource], ids: Sequence[str], batch_siz
         for c in consumers:
             c.fn(chunk, images)
         for role, extractor, writer in extract:
-            writer.append(extractor(images[role]))
+            rows = extractor(images[role])
+            writer.append(require_finite(rows, f"feature extractor {extractor.name} "
+                                               f"({role} images)"))

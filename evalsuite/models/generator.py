@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from evalsuite.models.schedulers import build_scheduler, check_sampler
+from evalsuite.numerics import require_finite
 from evalsuite.samples.seeds import prompt_seed  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,12 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """[0, 1] floats -> uint8 with round-half-to-even, as diffusers' ``numpy_to_pil``."""
     return (np.clip(images, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def _finite_latents(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+    """Stop at the first denoising step whose latents hold NaN/Inf, naming the UNet."""
+    require_finite(tensors["latents"], f"UNet (latents after denoising step {step + 1})")
+    return tensors
 
 
 class DiffusersGenerator:
@@ -76,15 +83,17 @@ class DiffusersGenerator:
             # Per-image generators for stochastic schedulers, seeded apart from the noise.
             generator=[torch.Generator("cpu").manual_seed(x ^ 0x5EED) for x in seeds],
             output_type="np",
+            callback_on_step_end=_finite_latents,
         )
-        return to_uint8(np.asarray(out.images, dtype=np.float32))
+        images = np.asarray(out.images, dtype=np.float32)
+        return to_uint8(require_finite(images, "VAE decoder (generated images)"))
 
     @torch.inference_mode()
     def reconstruct(self, images: np.ndarray) -> np.ndarray:
         """Round-trip uint8 images through the VAE (encode, posterior mode, decode)."""
         vae = self.pipe.vae
         x = torch.from_numpy(images).permute(0, 3, 1, 2).to(self.device, vae.dtype) / 127.5 - 1.0
-        latents = vae.encode(x).latent_dist.mode()
-        y = vae.decode(latents).sample
+        latents = require_finite(vae.encode(x).latent_dist.mode(), "VAE encoder (latents)")
+        y = require_finite(vae.decode(latents).sample, "VAE decoder (round trip)")
         y = (y / 2 + 0.5).permute(0, 2, 3, 1).float().cpu().numpy()
         return to_uint8(y)

@@ -25,6 +25,7 @@ import numpy as np
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import cached_sha256, sha256_json
 from evalsuite.models.sources import config_sha256
+from evalsuite.numerics import require_finite
 
 if TYPE_CHECKING:
     import torch
@@ -228,6 +229,7 @@ def encode(vae: Any, images: np.ndarray, mode: str, seeds: Sequence[int] | None)
         x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
         x = x.to(vae.device, vae.dtype) / 127.5 - 1.0
         post = vae.encode(x).latent_dist
+        require_finite(post.mean, "VAE encoder (latents)")
         if mode == "mode":
             return post.mode()
         assert seeds is not None and len(seeds) == len(images)
@@ -260,6 +262,6 @@ def decode(vae: Any, latents: "torch.Tensor") -> np.ndarray:
     from evalsuite.models.generator import to_uint8
 
     with torch.inference_mode():
-        y = vae.decode(latents.to(vae.device, vae.dtype)).sample
+        y = require_finite(vae.decode(latents.to(vae.device, vae.dtype)).sample, "VAE decoder")
         y = (y / 2 + 0.5).permute(0, 2, 3, 1).float().cpu().numpy()
     return to_uint8(y)

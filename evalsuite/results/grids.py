@@ -6,6 +6,12 @@ the latest record of each variant, plus the shared no-ablation baseline samples 
 runs when no record of that baseline is present. A cell whose manifest gives a different seed
 for the prompt (which would make the comparison meaningless) is left empty and says so.
 Thumbnails are embedded in the page; each links to its full-resolution PNG.
+
+Paths are confined to the results folder: a record's ``samples.dir`` is read relative to it
+(an absolute one, as runs store it, is used when inside the folder, else as
+``<results>/samples/<its name>``, so a moved folder still renders), and a manifest ``file``
+must name a file in its sample folder. Anything that would leave the folder (``../x.png``,
+an absolute path, a symlink out) is shown as a problem cell and never read or embedded.
 """
 
 from __future__ import annotations
@@ -41,14 +47,41 @@ class Grid:
     cells: list[list[GridCell]] = field(default_factory=list)  # [prompt][variant]
 
 
-def _manifest(samples_dir: str | None) -> dict[str, dict[str, Any]] | None:
+def _inside(path: Path, root: Path) -> bool:
+    """True when ``path`` (symlinks resolved) is ``root`` or below it."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def sample_folder(samples_dir: str | None, results: Path) -> Path | None:
+    """The sample folder a record names, inside ``results`` (None: none there).
+
+    Relative paths are relative to ``results``; an absolute path outside it (a moved results
+    folder, or a crafted record) is looked up as ``<results>/samples/<its name>``.
+    """
     if not samples_dir:
         return None
-    try:
-        data = json.loads((Path(samples_dir) / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    given = Path(samples_dir)
+    candidates = ([given, results / "samples" / given.name] if given.is_absolute()
+                  else [results / given])
+    for folder in candidates:
+        if _inside(folder, results) and folder.is_dir():
+            return folder
+    return None
+
+
+def _manifest(folder: Path | None) -> dict[str, dict[str, Any]] | None:
+    if folder is None:
         return None
-    return {e["id"]: e for e in data.get("images", [])}
+    try:
+        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        return {str(e["id"]): e for e in data.get("images", [])
+                if isinstance(e, dict) and "id" in e}
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        return None  # a damaged manifest: the column is left out, the report still renders
 
 
 def thumbnail(path: Path, side: int) -> str:
@@ -94,7 +127,8 @@ def build_grids(records: Sequence[Rec], n_prompts: int, max_variants: int, thumb
         groups.setdefault(key, []).append(rec)
     grids = []
     for (sha, seed), recs in groups.items():
-        cols = [(label, d, _manifest(d)) for label, d in _columns(recs)]
+        folders = [(label, sample_folder(d, page_dir)) for label, d in _columns(recs)]
+        cols = [(label, d, _manifest(d)) for label, d in folders]
         cols = [c for c in cols if c[2]][:max_variants]
         if not cols:
             continue
@@ -105,7 +139,7 @@ def build_grids(records: Sequence[Rec], n_prompts: int, max_variants: int, thumb
                     [label for label, _, _ in cols],
                     [(i, first[i].get("text", ""), first[i].get("seed")) for i in common])
         for pid, _, pseed in grid.prompts:
-            grid.cells.append([_cell(Path(d), m[pid], pseed, thumb, page_dir) for _, d, m in cols])
+            grid.cells.append([_cell(d, m[pid], pseed, thumb, page_dir) for _, d, m in cols])
         grids.append(grid)
     return grids
 
@@ -113,7 +147,14 @@ def build_grids(records: Sequence[Rec], n_prompts: int, max_variants: int, thumb
 def _cell(folder: Path, entry: Mapping[str, Any], seed: int, thumb: int, page_dir: Path) -> GridCell:
     if entry.get("seed") != seed:
         return GridCell(None, None, f"seed {entry.get('seed')} differs from {seed}")
-    path = folder / entry.get("file", f"{entry['id']}.png")
+    name = str(entry.get("file") or f"{entry['id']}.png")
+    path = folder / name
+    if Path(name).name != name or name.startswith(".") or not _inside(path, folder):
+        return GridCell(None, None, "file outside the sample folder (not shown)")
     if not path.is_file():
         return GridCell(None, None, "image missing")
-    return GridCell(thumbnail(path, thumb), os.path.relpath(path, page_dir))
+    try:
+        uri = thumbnail(path, thumb)
+    except Exception as e:  # noqa: BLE001  PIL raises many types; a bad PNG costs one cell
+        return GridCell(None, None, f"image unreadable ({type(e).__name__})")
+    return GridCell(uri, os.path.relpath(path, page_dir))

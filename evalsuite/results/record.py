@@ -38,6 +38,11 @@ such a value as ``null`` plus a ``<key>_nonfinite`` marker ("inf", "-inf", "nan"
 reader that does not know the marker sees a missing value, never a wrong number or a crash;
 ``read_record`` turns it back into the float (records written with ``Infinity`` still read).
 
+Damaged records: ``load_records`` (every reader: ``table``, ``report``, ``compare``, the tables
+``run`` refreshes) skips a file that is truncated, empty, not a JSON object or fails
+``record_problem``, with one warning naming the file and what is wrong; the rest of the folder
+still reads. ``evalsuite doctor fix=true`` moves such files to ``quarantine/``.
+
 Schema changes: when a change makes old records read wrong, bump ``SCHEMA_VERSION`` and add
 ``MIGRATIONS[old] = fn`` turning an ``old`` record into an ``old + 1`` one. ``load_records``
 migrates every record forward in memory; the files on disk are never rewritten (immutable).
@@ -46,7 +51,9 @@ migrates every record forward in memory; the files on disk are never rewritten (
 from __future__ import annotations
 
 import json
+import logging
 import math
+import numbers
 import os
 import secrets
 from datetime import datetime, timezone
@@ -57,6 +64,12 @@ from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_create_bytes
 
 SCHEMA_VERSION = 1
+
+log = logging.getLogger(__name__)
+
+# Top-level fields that, when present, must be JSON objects (or null) for readers to work.
+_MAPPING_FIELDS = ("choices", "config", "model", "dataset", "sampler", "samples", "durations",
+                   "provenance", "skipped_metrics")
 
 #: version n -> function turning a version-n record into a version n+1 record (pure: returns a
 #: new dict). Empty while the schema is at version 1.
@@ -103,6 +116,10 @@ class RecordError(EvalsuiteError):
     """A record cannot be read by this version of evalsuite."""
 
 
+class NewerRecordError(RecordError):
+    """A record from a newer evalsuite: valid, but not readable by this version."""
+
+
 def new_run_id(config_hash: str, now: datetime | None = None) -> str:
     """Sortable, unique without coordination: UTC time, config hash prefix, random suffix."""
     now = now or datetime.now(timezone.utc)
@@ -128,7 +145,7 @@ def migrate_record(record: dict[str, Any], source: str = "record") -> dict[str, 
     if not isinstance(version, int) or version < 1:
         raise RecordError(f"{source}: no valid schema_version ({version!r}); not an evalsuite record")
     if version > SCHEMA_VERSION:
-        raise RecordError(f"{source}: schema_version {version} is newer than this evalsuite reads "
+        raise NewerRecordError(f"{source}: schema_version {version} is newer than this evalsuite reads "
                           f"({SCHEMA_VERSION}); upgrade evalsuite to read it")
     while version < SCHEMA_VERSION:
         step = MIGRATIONS.get(version)
@@ -141,20 +158,72 @@ def migrate_record(record: dict[str, Any], source: str = "record") -> dict[str, 
 
 
 def read_record(path: str | os.PathLike) -> dict[str, Any]:
-    """One record file, migrated to the current schema."""
-    with open(path, encoding="utf-8") as f:
-        return restore_nonfinite(migrate_record(json.load(f), source=str(path)))
+    """One record file, migrated to the current schema; a ``RecordError`` naming the file and
+    what is wrong when it cannot be read as a record."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (UnicodeDecodeError, ValueError) as e:
+        empty = Path(path).stat().st_size == 0
+        raise RecordError(f"{path}: {'empty file' if empty else f'not valid JSON ({e})'}") from None
+    if not isinstance(raw, dict):
+        raise RecordError(f"{path}: a JSON {type(raw).__name__}, not an object")
+    record = restore_nonfinite(migrate_record(raw, source=str(path)))
+    problem = record_problem(record)
+    if problem:
+        raise RecordError(f"{path}: {problem}")
+    return record
+
+
+def record_problem(record: Any) -> str | None:
+    """Why ``record`` (migrated) is not a record readers can use, or None.
+
+    Checks what every reader relies on: ``run_id`` and ``created_at`` strings, the structured
+    fields as objects, and each metric an object with a ``version`` and a numeric (or null)
+    ``value``; a metric value that is text or a list would otherwise reach a table as a number.
+    """
+    if not isinstance(record, dict):
+        return f"a {type(record).__name__}, not an object"
+    for key in ("run_id", "created_at"):
+        if not isinstance(record.get(key), str) or not record[key]:
+            return f"{key} is missing or not a string"
+    for key in _MAPPING_FIELDS:
+        if record.get(key) is not None and not isinstance(record[key], dict):
+            return f"{key} is a {type(record[key]).__name__}, not an object"
+    for key, value in (("samples.dir", (record.get("samples") or {}).get("dir")),
+                       ("baseline_samples", record.get("baseline_samples"))):
+        if value is not None and not isinstance(value, str):
+            return f"{key} is a {type(value).__name__}, not a path"
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict):
+        return "metrics is missing or not an object"
+    for name, m in metrics.items():
+        if not isinstance(m, dict) or "version" not in m:
+            return f"metric {name!r} is not an object with a version"
+        value = m.get("value")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            return f"metric {name!r} has value {value!r}, not a number"
+    return None
 
 
 def load_records(records_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every complete record in the folder, migrated to the current schema, oldest first
-    (temporary files are ignored)."""
+    """Every readable record in the folder, migrated to the current schema, oldest first.
+
+    Temporary files are ignored; a damaged file is skipped with one warning naming it and
+    what is wrong (``read_record``), so one bad file never breaks the folder."""
     folder = Path(records_dir)
     if not folder.is_dir():
         return []
+    records = []
     # Skip dotfiles: pathlib's glob matches them, and ".tmp-*.json" are writes in progress.
-    records = [read_record(path) for path in sorted(folder.glob("*.json"))
-               if not path.name.startswith(".")]
+    for path in sorted(folder.glob("*.json")):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        try:
+            records.append(read_record(path))
+        except (RecordError, OSError) as e:
+            log.warning("skipping record %s (run `evalsuite doctor` to inspect it, "
+                        "`evalsuite doctor fix=true` to quarantine it)", e)
     return sorted(records, key=lambda r: (r.get("created_at", ""), r.get("run_id", "")))
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from evalsuite.results import record as record_mod
 from evalsuite.results.protocol import CellKey, differing_fields, protocol_of
-from evalsuite.results.record import RecordError, load_records, write_record
+from evalsuite.results.record import RecordError, load_records, read_record, write_record
 from evalsuite.results.store import ResultStore, get_field, matches
 from results_factory import make_record
 
@@ -30,14 +30,16 @@ def test_a_v1_record_still_loads_after_a_schema_bump(tmp_path, monkeypatch):
     assert path.read_bytes() == before  # records stay immutable: migration happens in memory
 
 
-def test_records_from_a_newer_schema_or_without_one_are_refused(tmp_path):
+def test_records_from_a_newer_schema_or_without_one_are_refused(tmp_path, caplog):
     future = {**make_record(1, {}), "schema_version": 99}
     (tmp_path / "a.json").write_text(json.dumps(future))
     with pytest.raises(RecordError, match="schema_version 99 is newer"):
-        load_records(tmp_path)
+        read_record(tmp_path / "a.json")
+    assert load_records(tmp_path) == [] and "schema_version 99 is newer" in caplog.text
     (tmp_path / "a.json").write_text(json.dumps({"run_id": "x"}))
     with pytest.raises(RecordError, match="no valid schema_version"):
-        load_records(tmp_path)
+        read_record(tmp_path / "a.json")
+    assert load_records(tmp_path) == []  # skipped with a warning, never a guess
 
 
 def test_a_missing_migration_step_is_an_error_not_a_guess(monkeypatch):

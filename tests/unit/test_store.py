@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from evalsuite.errors import EvalsuiteError
-from evalsuite.io import atomic_create_bytes, atomic_write_bytes, cached_sha256, sha256_file
+from evalsuite.io import atomic_create_bytes, atomic_write_bytes, cached_sha256, sha256_file, unseal
 from evalsuite.samples.identity import sample_identity
 from evalsuite.samples.store import SampleStore, check_ids, decode_png, encode_png, id_problem
 
@@ -72,7 +72,7 @@ def test_cached_sha256_rehashes_only_changed_files(tmp_path: Path):
     f, cache = tmp_path / "w.bin", tmp_path / "cache.json"
     f.write_bytes(b"abc")
     assert cached_sha256(f, cache) == sha256_file(f)
-    assert str(f.resolve()) in json.loads(cache.read_text())
+    assert str(f.resolve()) in unseal(cache)[0]  # sealed: {"digest", "value"}
     f.write_bytes(b"abcd")  # size changes -> re-hash
     assert cached_sha256(f, cache) == sha256_file(f)
 
