@@ -165,7 +165,8 @@ def distinct_labels(variants: Sequence[Variant]) -> list[str]:
             extra = [dict(v.facets)[n] for n in differ if n in dict(v.facets)]
             labels[i] = new + (f" [{', '.join(extra)}]" if extra else "")
     # Anything still shared (records too old to tell apart otherwise): the identity's hash.
-    for i, v in enumerate(variants):
-        if any(labels[j] == labels[i] and variants[j].key != v.key for j in range(len(variants))):
-            labels[i] = f"{labels[i]} [{v.key[:8]}]"
+    shared = [i for i, v in enumerate(variants)
+              if any(labels[j] == labels[i] and w.key != v.key for j, w in enumerate(variants))]
+    for i in shared:
+        labels[i] = f"{labels[i]} [{variants[i].key[:8]}]"
     return labels

@@ -81,11 +81,24 @@ def _user_conf(folder: Path) -> Path:
     return folder
 
 
+def _cannot_build() -> str | None:
+    """Why this environment cannot build a wheel offline (no build isolation), or None."""
+    if importlib.util.find_spec("setuptools") is None:
+        return "building the wheel without build isolation needs setuptools in the venv"
+    import setuptools
+
+    major_minor = tuple(int(x) for x in setuptools.__version__.split(".")[:2])
+    if major_minor < (70, 1) and importlib.util.find_spec("wheel") is None:
+        return f"setuptools {setuptools.__version__} needs the wheel package to build a wheel"
+    return None
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """(run, site folder) of a freshly built and installed wheel, shared by this module's tests."""
-    if importlib.util.find_spec("setuptools") is None:
-        pytest.skip("building the wheel without build isolation needs setuptools in the venv")
+    reason = _cannot_build()
+    if reason:
+        pytest.skip(reason)
     tmp = tmp_path_factory.mktemp("wheel")
     target = _build_and_install(tmp)
     helpers = tmp / "helpers"

@@ -143,3 +143,11 @@ def test_decoder_records_are_told_apart_by_their_decoder(task):
         rec["task"] = task
         rec["vae"] = {"decoder": {"path": path}, "encoder": {"path": path}}
     assert distinct_labels([variant_of(a), variant_of(b)]) == ["one", "two"]
+
+
+def test_records_that_say_nothing_more_still_get_different_labels():
+    a, b = make_record(1, {}), make_record(2, {})
+    b["model"]["path"] = None
+    b["model"]["weights"] = "something else"  # differs in identity, in no label facet
+    la, lb = distinct_labels([variant_of(a), variant_of(b)])
+    assert la != lb and la.startswith("tiny [") and lb.startswith("tiny [")
