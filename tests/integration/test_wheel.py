@@ -165,6 +165,8 @@ def test_every_python_package_is_listed_for_the_wheel():
 
     setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     on_disk = {".".join(d.relative_to(ROOT).parts) for d in (ROOT / "evalsuite").rglob("*")
-               if d.is_dir() and any(d.glob("*.py"))} | {"evalsuite"}
+               if d.is_dir() and (any(d.glob("*.py")) or any(d.glob("*.yaml")))} | {"evalsuite"}
+    on_disk |= {".".join(["evalsuite._conf", *d.relative_to(ROOT / "conf").parts])
+                for d in (ROOT / "conf").rglob("*") if d.is_dir() and any(d.glob("*.yaml"))}
     assert on_disk <= set(setup["packages"]), on_disk - set(setup["packages"])
     assert setup["package-dir"] == {"evalsuite._conf": "conf", "evalsuite._studies": "ablations"}
