@@ -4,7 +4,8 @@ A variant is the model plus what was done to it, read from what every record hol
 - the model: the checkpoint's sha256 for weights loaded from files (the path is not part of
   it: the same files elsewhere are the same model); for weights built from a seed (the tiny
   model), the architecture hash, the init seed and the resolution; the decoder section for a
-  decoder evaluation (``task=reconstruction``); and the run's ``name`` when one was given;
+  decoder evaluation (``task=reconstruction``); the images' sha256 for ``evalsuite score``
+  records (no model); and the run's ``name`` when one was given;
 - the ablations: the full specs, parameters included, in the order they were applied.
 
 Two records with different identities never share a table row, however alike their names
@@ -61,6 +62,9 @@ def model_identity(rec: Rec) -> dict[str, Any]:
     out: dict[str, Any] = {"name": rec.get("name")}
     if rec.get("task") == "reconstruction":
         return {**out, "decoder": rec.get("vae")}
+    if rec.get("kind") == "score":  # `evalsuite score`: no model, a folder of images
+        return {**out, "images": ((rec.get("inputs") or {}).get("gen") or {}).get("sha256")
+                or (rec.get("dataset") or {}).get("sha256")}
     if model.get("checkpoint_sha256"):
         return {**out, "checkpoint_sha256": model["checkpoint_sha256"]}
     if model.get("arch_sha256"):
@@ -83,6 +87,8 @@ def _model_label(rec: Rec) -> str:
     decoder = reconstruction_label(dict(rec))
     if decoder is not None:
         return decoder
+    if rec.get("kind") == "score":
+        return str((rec.get("dataset") or {}).get("name") or "score")
     return str((rec.get("model") or {}).get("preset") or (rec.get("choices") or {}).get("model") or "?")
 
 
@@ -125,6 +131,8 @@ def _facets(rec: Rec, ident: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
         out.append(("path", str(ident["path"])))
     if ident.get("resolution") is not None:
         out.append(("resolution", f"{ident['resolution']} px"))
+    if ident.get("images"):
+        out.append(("images", f"images {ident['images'][:8]}"))
     if ident.get("decoder") is not None:
         out.append(("decoder", _compact(ident["decoder"])))
     return tuple(out)

@@ -151,3 +151,14 @@ def test_records_that_say_nothing_more_still_get_different_labels():
     b["model"]["weights"] = "something else"  # differs in identity, in no label facet
     la, lb = distinct_labels([variant_of(a), variant_of(b)])
     assert la != lb and la.startswith("tiny [") and lb.startswith("tiny [")
+
+
+def test_scored_folders_are_told_apart_by_their_images():
+    a, b = make_record(1, {}), make_record(2, {})
+    for rec, (folder, sha) in ((a, ("gen", "1" * 64)), (b, ("gen", "2" * 64))):
+        del rec["model"]
+        rec.update(kind="score", inputs={"gen": {"dir": f"/x/{folder}", "sha256": sha}},
+                   dataset={"name": f"folder:{folder}", "sha256": sha, "count": 4})
+    va, vb = variant_of(a), variant_of(b)
+    assert va != vb and va.label == "folder:gen"
+    assert distinct_labels([va, vb]) == ["folder:gen [images 11111111]", "folder:gen [images 22222222]"]
