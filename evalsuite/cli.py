@@ -10,17 +10,20 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
+
+from evalsuite import resources
+from evalsuite.errors import EvalsuiteError
 
 # Nothing evalsuite loads may come from a hub: fail at once instead of retrying for a minute.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-# Study configs (one multirun sweep each) live in the top-level ablations/ folder and are
-# primary configs: `evalsuite run -m -cn mobilediffusion`.
-STUDIES_DIR = os.environ.get("EVALSUITE_STUDIES",
-                             os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                          "ablations"))
+# Study configs (one multirun sweep each) live in the top-level ablations/ folder (packaged as
+# evalsuite/_studies, see evalsuite/resources.py) and are primary configs:
+# `evalsuite run -m -cn mobilediffusion`.
+
 # Subcommands that compose the run config (and so can use the studies).
 RUN_CONFIG_APPS = ("run", "profile")
 
@@ -48,6 +51,77 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _option(args: list[str], names: tuple[str, ...]) -> tuple[int, str] | None:
+    """(index, value) of the last ``--name value`` / ``--name=value`` among ``args``."""
+    found = None
+    for i, a in enumerate(args):
+        if a in names and i + 1 < len(args):
+            found = (i, args[i + 1])
+        elif a.startswith(tuple(f"{n}=" for n in names)):
+            found = (i, a.split("=", 1)[1])
+    return found
+
+
+def _quote(item: str) -> str:
+    return "'" + item.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# Hydra's options that take a value (argparse); `--info` takes one of its choices if given.
+_VALUED = ("--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+           "--config-dir", "-cd", "--experimental-rerun")
+_INFO = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+
+
+def _first_override(args: list[str]) -> int:
+    """Index of the first ``key=value`` override: Hydra (argparse) wants them in one run."""
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if not a.startswith("-"):
+            return i
+        takes = a in _VALUED or (a in ("--info", "-i") and i + 1 < len(args) and args[i + 1] in _INFO)
+        i += 2 if takes else 1
+    return len(args)
+
+
+def _searchpath_plus(args: list[str], folder: str) -> list[str]:
+    """``args`` with ``file://<folder>`` appended to the (user's) ``hydra.searchpath=[...]``."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    at = next((i for i, a in enumerate(args) if a.startswith("hydra.searchpath=")), None)
+    paths: list = []
+    if at is not None:
+        value = OverridesParser.create().parse_override(args[at]).value()
+        paths = value if isinstance(value, list) else [value]
+        args = args[:at] + args[at + 1:]
+    else:
+        at = _first_override(args)
+    items = ",".join(_quote(str(p)) for p in [*paths, f"file://{folder}"])
+    return [*args[:at], f"hydra.searchpath=[{items}]", *args[at:]]
+
+
+def with_studies(args: list[str], studies: str) -> list[str]:
+    """Hydra arguments that add the studies folder to the config search path.
+
+    Hydra takes one ``--config-dir`` and finds primary configs (``-cn``) only on the search
+    path it starts with, not on ``hydra.searchpath``. Without a user folder the studies folder
+    is the ``--config-dir``. With one (``--config-dir mine``), the folder holding the primary
+    config keeps that place: a study of ours moves the user's folder to ``hydra.searchpath``
+    (its config groups stay visible); otherwise the studies go there.
+    """
+    user = _option(args, ("--config-dir", "-cd"))
+    if user is None:
+        return [f"--config-dir={studies}", *args]
+    name = _option(args, ("--config-name", "-cn"))
+    ours = name is not None and (Path(studies) / f"{name[1]}.yaml").is_file() \
+        and not (Path(user[1]) / f"{name[1]}.yaml").is_file()
+    if not ours:
+        return _searchpath_plus(args, studies)
+    i, folder = user
+    rest = args[:i] + args[i + (1 if "=" in args[i] else 2):]
+    return _searchpath_plus([f"--config-dir={studies}", *rest], os.path.abspath(folder))
+
+
 def main() -> None:
     """Entry point: dispatch ``evalsuite <subcommand>`` to its Hydra app."""
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
@@ -60,8 +134,13 @@ def main() -> None:
     sys.argv[0] = f"evalsuite {sub}"
     if sub == "doctor":  # the one flag-style option: `doctor --fix` is `doctor fix=true`
         sys.argv = [("fix=true" if a == "--fix" else a) for a in sys.argv]
-    if sub in RUN_CONFIG_APPS and os.path.isdir(STUDIES_DIR):
-        sys.argv.insert(1, f"--config-dir={STUDIES_DIR}")
+    try:
+        if sub in RUN_CONFIG_APPS:
+            sys.argv[1:] = with_studies(sys.argv[1:], resources.studies_dir())
+        resources.conf_dir()  # a missing config tree is one paragraph, not Hydra's traceback
+    except EvalsuiteError as e:
+        print(f"evalsuite: error: {e}", file=sys.stderr)
+        sys.exit(2)
     from evalsuite.config import register_configs
 
     register_configs()

@@ -12,6 +12,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from evalsuite.resources import conf_dir as default_conf_dir
+
 BEGIN, END = "<!-- protocols:begin -->", "<!-- protocols:end -->"
 
 
@@ -20,20 +22,17 @@ def compose_preset(name: str, conf_dir: str | None = None, overrides: tuple[str,
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from evalsuite.commands import CONF_DIR
     from evalsuite.config import register_configs
 
     register_configs()
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=conf_dir or CONF_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=conf_dir or default_conf_dir(), version_base="1.3"):
         return compose("config", overrides=[f"protocol={name}", *overrides])
 
 
 def preset_names(conf_dir: str | None = None) -> list[str]:
     """Every protocol option, ``custom`` first."""
-    from evalsuite.commands import CONF_DIR
-
-    names = sorted(p.stem for p in (Path(conf_dir or CONF_DIR) / "protocol").glob("*.yaml"))
+    names = sorted(p.stem for p in (Path(conf_dir or default_conf_dir()) / "protocol").glob("*.yaml"))
     return sorted(names, key=lambda n: n != "custom")
 
 

@@ -1,21 +1,21 @@
 """One module per ``evalsuite`` subcommand; each defines ``app``, a Hydra main function.
 
-Shared helpers for the apps live here: the config folder, the runtime choices and the
-error reporter that turns user-facing errors into one paragraph and exit status 2.
+Shared helpers for the apps live here: the config folder (located by ``evalsuite.resources``),
+the runtime choices and the error reporter that turns user-facing errors into one paragraph and
+exit status 2.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 from typing import Any, Callable
 
 from omegaconf import DictConfig
 
 from evalsuite.errors import EvalsuiteError
+from evalsuite.resources import conf_dir
 
-CONF_DIR = os.environ.get("EVALSUITE_CONF", str(Path(__file__).resolve().parents[2] / "conf"))
+CONF_DIR = conf_dir()  # the apps' Hydra config_path: the packaged conf/ (or a checkout's)
 
 
 def hydra_choices() -> dict[str, Any]:

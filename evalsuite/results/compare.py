@@ -34,7 +34,8 @@ from evalsuite.results.protocol import (
     metric_identity,
     protocol_of,
 )
-from evalsuite.results.store import ResultStore, variant_label
+from evalsuite.results.identity import distinct_labels, variant_of
+from evalsuite.results.store import ResultStore
 
 FAILING = ("regression", "missing")
 
@@ -177,8 +178,10 @@ def render_comparison(cmp: Comparison) -> str:
     fails = cmp.failures()
     outcome = ("PASS: no regression" if not fails else
                "FAIL: " + ", ".join(f"{v.metric} ({v.verdict})" for v in fails))
+    # Labels that differ whenever the variants do (two checkpoints without name= included).
+    base, cand = distinct_labels([variant_of(cmp.baseline), variant_of(cmp.candidate)])
     return "\n".join([
-        f"baseline:  {cmp.baseline['run_id']} ({variant_label(cmp.baseline)})",
-        f"candidate: {cmp.candidate['run_id']} ({variant_label(cmp.candidate)})",
+        f"baseline:  {cmp.baseline['run_id']} ({base})",
+        f"candidate: {cmp.candidate['run_id']} ({cand})",
         f"protocol:  {cmp.protocol.describe()}", "",
         tabulate(rows, head, tablefmt="github", disable_numparse=True), "", outcome]) + "\n"

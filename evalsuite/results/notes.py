@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from evalsuite.results.protocol import Protocol, protocol_of
-from evalsuite.results.store import images_of, variant_label
+from evalsuite.results.identity import distinct_labels, variant_of
+from evalsuite.results.store import images_of
 from evalsuite.results.tablemodel import MARKS
 
 
@@ -73,8 +74,11 @@ class Notes:
             return "Protocol and images: no measured cell."
         parts = []
         for i, key in enumerate(self.protocols):
-            counts = {variant_label(r): images_of(r) for r in self.measured.values()
-                      if protocol_of(r).key == key}
+            measured = [r for r in self.measured.values() if protocol_of(r).key == key]
+            variants = [variant_of(r) for r in measured]
+            unique = list(dict.fromkeys(variants))
+            names = dict(zip(unique, distinct_labels(unique)))
+            counts = {names[v]: images_of(r) for v, r in zip(variants, measured)}
             text = (f"{next(iter(counts.values()))} per variant" if len(set(counts.values())) == 1
                     else ", ".join(f"{n} ({v})" for v, n in sorted(counts.items())))
             parts.append(f"P{i + 1}: {text}" if len(self.protocols) > 1 else text)

@@ -23,6 +23,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from evalsuite.errors import ConfigError
+from evalsuite.resources import paper_dir
 from evalsuite.results.arch import arch_figures
 from evalsuite.results.notes import Notes
 from evalsuite.results.protocol import CellKey
@@ -31,7 +32,7 @@ from evalsuite.results.tablebuild import Row, _scale, assemble, column_label, me
 from evalsuite.results.tabledef import ColumnDef, TableDef, plain
 from evalsuite.results.tablemodel import NOT_MEASURABLE, NOT_MEASURED, NOT_PUBLISHED, Cell, Column, Table
 
-PAPER_DIR = Path(__file__).resolve().parent / "paper"
+PAPER_DIR = paper_dir()
 KINDS = ("value", "pct_change", "abs_change", "text")
 
 

@@ -108,7 +108,8 @@ def to_html(table: Table, show_ci: bool = True) -> str:
             cls = "mark" if cell.mark else ("num" if cell.number is not None else "text")
             if col.kind.startswith("delta") and cell.number:
                 cls += " neg" if cell.number < 0 else " pos"
-            tds.append(f'<td class="{cls}">{esc(format_cell(cell, col, show_ci))}</td>')
+            tip = f' title="{esc(cell.tip)}"' if cell.tip else ""
+            tds.append(f'<td class="{cls}"{tip}>{esc(format_cell(cell, col, show_ci))}</td>')
         body.append("<tr>" + "".join(tds) + "</tr>")
     foot = "".join(f"<li>{esc(x)}</li>" for x in table.footer)
     return (f'<figure class="evalsuite-table" id="table-{esc(table.name)}">'

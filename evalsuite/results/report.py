@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_write_text, file_lock
+from evalsuite.resources import conf_dir as default_conf_dir
 from evalsuite.results.grids import Grid, build_grids
 from evalsuite.results.plots import Plot, cfg_sweep_plots, quality_cost_plots
 from evalsuite.results.record import load_records
@@ -48,19 +49,13 @@ table.grid img { display: block; image-rendering: pixelated; }
 """
 
 
-def _default_conf_dir() -> str:
-    from evalsuite.commands import CONF_DIR
-
-    return CONF_DIR
-
-
 def write_report(results_dir: str | os.PathLike, settings: Any = None,
                  conf_dir: str | os.PathLike | None = None) -> Path:
     """Write ``<results_dir>/report.html`` from every record there; return its path.
 
     ``settings`` (a ``ReportSettings``-shaped config) defaults to ``conf/report.yaml``.
     """
-    conf_dir = str(conf_dir or _default_conf_dir())
+    conf_dir = str(conf_dir or default_conf_dir())
     settings = settings if settings is not None else root_settings("report", ReportSettings, conf_dir)
     results = Path(results_dir)
     # Runs of a multirun finish together: without the lock, a report built from fewer records

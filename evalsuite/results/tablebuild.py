@@ -4,7 +4,11 @@ Rules that keep a table honest:
 - a metric column holds values of one comparability key only (protocol + metric identity,
   see ``protocol.py``); values under other keys go to extra columns labelled ``[P2]``,
   ``[v2]``..., never into the same one;
-- a row shows its most recent record for each key; the footer names every record used;
+- a row is one variant (``identity.py``: model identity + full ablation specs) with one set of
+  sampler settings, so two different variants never share a row; its label is short, its full
+  spec is a footnote (and the HTML tooltip);
+- a row shows its most recent record for each key; the footer names every record used, and
+  lists the older records of a row that no cell uses (superseded reruns);
 - deltas are computed from unrounded values, against the baseline row's value in the same
   column, and left empty when the baseline has no value there.
 """
@@ -12,13 +16,14 @@ Rules that keep a table honest:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from evalsuite.results.arch import arch_figures, arch_of_record, counted
+from evalsuite.results.identity import Variant, distinct_labels, variant_of
 from evalsuite.results.notes import Notes
 from evalsuite.results.protocol import CellKey, metric_identity
-from evalsuite.results.store import VARIANT_SAMPLER, ResultStore, get_field, matches, variant_label
+from evalsuite.results.store import VARIANT_SAMPLER, ResultStore, get_field, matches
 from evalsuite.results.tabledef import ColumnDef, RowDef, TableDef, plain
 from evalsuite.results.tablemodel import NOT_MEASURABLE, NOT_MEASURED, Cell, Column, Table
 
@@ -30,6 +35,8 @@ class Row:
     label: str
     rdef: RowDef | None
     records: list[Rec]  # oldest first
+    # rows of a variants table (no definition); keyword-only: subclasses add positional fields
+    variant: Variant | None = field(default=None, kw_only=True)
 
 
 def resolve_rows(store: ResultStore, tdef: TableDef) -> list[Row]:
@@ -42,24 +49,29 @@ def resolve_rows(store: ResultStore, tdef: TableDef) -> list[Row]:
     groups: dict[tuple, list[Rec]] = {}
     for rec in records:
         groups.setdefault(variant_key(rec), []).append(rec)
-    return [Row(label, None, recs) for label, recs in zip(variant_labels(list(groups)), groups.values())]
+    keys = [variant_key(recs[-1]) for recs in groups.values()]  # labelled as the latest run
+    return [Row(label, None, recs, variant=key[0])
+            for label, key, recs in zip(variant_labels(keys), keys, groups.values())]
 
 
 def variant_key(rec: Rec, ignore: Sequence[str] = ()) -> tuple:
-    """(variant label, sampler settings...): what tells two variants apart (``ignore``: settings
-    left out, e.g. guidance_scale for the curves of a CFG sweep)."""
+    """(variant, sampler settings...): what tells two rows apart (``ignore``: settings left
+    out, e.g. guidance_scale for the curves of a CFG sweep)."""
     sampler = rec.get("sampler") or {}
-    return (variant_label(rec), *("" if k in ignore else str(sampler.get(k)) for k in VARIANT_SAMPLER))
+    return (variant_of(rec), *("" if k in ignore else str(sampler.get(k)) for k in VARIANT_SAMPLER))
 
 
 def variant_labels(keys: list[tuple]) -> list[str]:
-    """Labels of ``variant_key``s, with the differing sampler settings added where labels collide."""
+    """Labels of ``variant_key``s: distinct per variant, with the differing sampler settings
+    added where one variant has several."""
+    variants = list(dict.fromkeys(k[0] for k in keys))
+    names = dict(zip(variants, distinct_labels(variants)))
     out = []
     for key in keys:
         same = [k for k in keys if k[0] == key[0]]
         diff = [i for i in range(1, len(key)) if len({k[i] for k in same}) > 1]
         extra = ", ".join(f"{VARIANT_SAMPLER[i - 1]}={key[i]}" for i in diff)
-        out.append(f"{key[0]} ({extra})" if extra else key[0])
+        out.append(f"{names[key[0]]} ({extra})" if extra else names[key[0]])
     return out
 
 
@@ -235,7 +247,8 @@ def build_table(store: ResultStore, tdef: TableDef, name: str) -> Table:
     rows = resolve_rows(store, tdef)
     base = baseline_index(tdef, rows, notes)
     columns: list[tuple[Column, list[Cell]]] = [
-        (Column("variant", kind="label"), [Cell(r.label) for r in rows])]
+        (Column("variant", kind="label"),
+         [Cell(r.label, tip=r.variant.spec if r.variant else None) for r in rows])]
     for col in tdef.columns or auto_columns(rows):
         if col.metric:
             parts = metric_columns(col, rows, notes)
@@ -249,7 +262,18 @@ def build_table(store: ResultStore, tdef: TableDef, name: str) -> Table:
             columns.append((column, cells))
             if col.delta:
                 columns += delta_columns(column, cells, base, tdef)
+    variant_notes(rows, notes)
     return assemble(name, tdef, columns, notes)
+
+
+def variant_notes(rows: Sequence[Row], notes: Notes) -> None:
+    """Footnotes: each variant row's full spec; how many older records no cell shows."""
+    for row in rows:
+        if row.variant is not None:
+            notes.add(f"{row.label} = {row.variant.spec}.")
+    older = [r for row in rows for r in row.records if r["run_id"] not in notes.records]
+    if older:  # their ids are in tables/runs.md, under "Superseded"
+        notes.add(f"{len(older)} older record(s) of these rows superseded by newer ones (not shown).")
 
 
 def assemble(name: str, tdef: TableDef, columns: list[tuple[Column, list[Cell]]], notes: Notes) -> Table:

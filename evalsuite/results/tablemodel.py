@@ -29,6 +29,7 @@ class Cell:
     value: float | int | str | None = None
     ci: tuple[float, float] | None = None
     mark: str | None = None
+    tip: str | None = None  # more about the cell (a variant's full spec): HTML tooltip
 
     @property
     def number(self) -> float | None:

@@ -3,7 +3,8 @@
 ``write_tables`` rebuilds ``tables/runs.{csv,md}`` from ``results/records/``;
 ``build_named_table`` builds a definition from ``conf/table/`` (see ``tablebuild``, ``paper``).
 
-Runs table columns: run id and time, the config choice of each group, the sampler settings
+Runs table columns: run id and time, the variant (``identity.py``: a label that differs
+between any two different variants), the config choice of each group, the sampler settings
 that change numbers, the dataset and its size, the protocol's name (with
 ``(modified: ...)`` when a run departed from a preset) and key (``protocol.py``), then one
 column per metric named ``<metric>`` (or ``<metric>/<pairing>``) with the metric's version in
@@ -12,6 +13,10 @@ records span several protocols, the protocol key is added too (``fid_clean@v1 [3
 When any record is a decoder evaluation (``task=reconstruction``, ``evalsuite.reconstruction``),
 ``task`` and ``decoder`` columns say which rows are and which decoder each scored; such a
 record has no dataset, sampler or samples section, and those cells stay empty.
+
+A rerun (same variant, same ``config_hash``) adds a record, never a row to ``runs.md``: the
+newest record is the row and the older ones are listed under "Superseded" (``runs.csv`` keeps
+every record, with a ``superseded_by`` column).
 
 Non-finite values (the PSNR of identical images is ``inf``) are stored in records as
 ``null`` plus a marker and restored when records are read (``evalsuite.results.record``).
@@ -26,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from evalsuite.io import atomic_write_text, file_lock
+from evalsuite.results.identity import distinct_labels, variant_of
 from evalsuite.results.protocol import protocol_of
 from evalsuite.results.record import load_records
 from evalsuite.results.store import reconstruction_label
@@ -65,15 +71,52 @@ def record_row(rec: dict[str, Any], by_protocol: bool = False,
     return row
 
 
+def rerun_key(rec: dict[str, Any]) -> str:
+    """What a rerun repeats: one variant under one configuration (``config_hash``; a record
+    without one is its own)."""
+    chash = rec.get("config_hash")
+    return f"{variant_of(rec).key}/{chash}" if chash else rec["run_id"]
+
+
 def runs_table(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per record, oldest first."""
+    """One row per record, oldest first, with its variant's label (distinct per variant,
+    ``identity.py``) and ``superseded_by``: the newest record of the same variant and
+    configuration when that is not this one (a rerun), else empty."""
     by_protocol = len({protocol_of(r).key for r in records}) > 1
     with_task = any(r.get("task") == "reconstruction" for r in records)
-    return pd.DataFrame([record_row(r, by_protocol, with_task) for r in records])
+    variants = [variant_of(r) for r in records]
+    unique = list(dict.fromkeys(variants))
+    names = dict(zip(unique, distinct_labels(unique)))
+    newest = {rerun_key(r): r["run_id"] for r in records}  # records come oldest first
+    rows = []
+    for rec, variant in zip(records, variants):
+        row = record_row(rec, by_protocol, with_task)
+        newer = newest[rerun_key(rec)]
+        rows.append({"run_id": row.pop("run_id"), "created_at": row.pop("created_at"),
+                     "variant": names[variant], **row,
+                     "superseded_by": "" if newer == rec["run_id"] else newer})
+    return pd.DataFrame(rows)
+
+
+def runs_markdown(df: pd.DataFrame) -> str:
+    """The runs table for people: the newest record of each rerun key, then the superseded
+    ones (older runs of the same variant and configuration; their records stay)."""
+    if not len(df):
+        return "_no records yet_\n"
+    old = df[df["superseded_by"] != ""]
+    md = df[df["superseded_by"] == ""].drop(columns="superseded_by").dropna(axis=1, how="all")
+    text = md.to_markdown(index=False, floatfmt=".4g") + "\n"
+    if len(old):
+        text += ("\n## Superseded\n\nOlder runs of the same variant and configuration (reruns); "
+                 "their records stay in records/ and in runs.csv.\n\n")
+        text += "".join(f"- {a} ({v}): superseded by {b}\n"
+                        for a, v, b in zip(old["run_id"], old["variant"], old["superseded_by"]))
+    return text
 
 
 def write_tables(results_dir: str | os.PathLike) -> dict[str, Path]:
-    """Rebuild ``tables/runs.csv`` and ``tables/runs.md`` from every record, under a lock.
+    """Rebuild ``tables/runs.csv`` (every record) and ``tables/runs.md`` (no superseded
+    reruns) from every record, under a lock.
 
     The lock makes "list records, render, publish" one step, so two runs finishing together
     cannot publish a table that is missing the other's record.
@@ -83,9 +126,8 @@ def write_tables(results_dir: str | os.PathLike) -> dict[str, Path]:
         df = runs_table(load_records(results / "records"))
         out = {"csv": results / "tables" / "runs.csv", "md": results / "tables" / "runs.md"}
         atomic_write_text(out["csv"], df.to_csv(index=False))
-        md = df.to_markdown(index=False, floatfmt=".4g") if len(df) else "_no records yet_\n"
         atomic_write_text(out["md"], "# evalsuite runs\n\nGenerated from results/records/ by "
-                          "`evalsuite run`; do not edit.\n\n" + md + "\n")
+                          "`evalsuite run`; do not edit.\n\n" + runs_markdown(df))
     return out
 
 

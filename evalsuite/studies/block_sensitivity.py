@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_write_text
+from evalsuite.resources import conf_dir as default_conf_dir
 from evalsuite.studies.actions import ActionSet, action_set
 from evalsuite.studies.lookup import LatencyTable, measure_lookup_table
 from evalsuite.studies.ranking import (Row, build_rows, choose_rank_metric, loss_definition,
@@ -145,10 +146,7 @@ def run_study(cfg: DictConfig, choices: dict[str, Any] | None = None,
     from evalsuite.results.record import new_run_id
     from evalsuite.run import check_writable, config_hash, run
 
-    if conf_dir is None:
-        from evalsuite.commands import CONF_DIR
-
-        conf_dir = CONF_DIR
+    conf_dir = conf_dir or default_conf_dir()
     _check(cfg)
     base_config, preset = unet_architecture(cfg.model.arch, cfg.model.path)
     acts = action_set(base_config, preset, list(cfg.study.kinds), list(cfg.study.actions),
