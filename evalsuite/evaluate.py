@@ -35,7 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from evalsuite import assets
-from evalsuite.data.coco_reference import CocoReference
+from evalsuite.config.pairings import GENERATE_PAIRINGS, check_pairings
 from evalsuite.data.prompts import PromptSet
 from evalsuite.data.reference import (ReferenceSet, StatsOnlyReference, has_images,
                                       reference_stats)
@@ -44,7 +44,7 @@ from evalsuite.features.base import FeatureExtractor
 from evalsuite.features.cache import FeatureCache, FeatureFile
 from evalsuite.features.extract import FeaturePlan
 from evalsuite.features.passes import run_passes
-from evalsuite.features.sources import ArraySource, ImageSource, StoreSource
+from evalsuite.features.sources import ArraySource, DerivedSource, ImageSource, StoreSource
 from evalsuite.features.stats_file import ReferenceStats
 from evalsuite.io import JsonCache, sha256_json
 from evalsuite.metrics.base import DistributionMetric, Metric, PairedMetric, TextImageMetric
@@ -53,18 +53,6 @@ from evalsuite.metrics.fid import FID
 from evalsuite.samples.store import SampleStore
 
 log = logging.getLogger(__name__)
-
-PAIRINGS = ("baseline", "reconstruction")
-
-
-@dataclass
-class Reconstruction:
-    """Reference photographs, a VAE round trip (called lazily) and the VAE's identity."""
-
-    reference: ReferenceSet | CocoReference
-    reconstruct: Callable[[np.ndarray], np.ndarray]
-    vae_identity: dict[str, Any]
-
 
 @dataclass
 class EvalResult:
@@ -97,55 +85,58 @@ class Inputs:
     texts: Mapping[str, str] | None = None  # id -> prompt, for text-image metrics
     reference: ImageSource | None = None  # distribution metrics (FID, KID, CMMD)
     paired: Mapping[str, ImageSource] = field(default_factory=dict)  # pairing -> same ids
-    reconstruction: Reconstruction | None = None
     unavailable: Mapping[str, str] = field(default_factory=dict)  # pairing -> why not
     reference_stats: Mapping[str, ReferenceStats] = field(default_factory=dict)  # metric -> file
     # The samples are VAE reconstructions of the reference images (task=reconstruction): only
     # then do reconstruction-only metrics (rFID) mean what their name says.
-    reconstructions: bool = False
+    samples_are_reconstructions: bool = False
+    # Pairings of two other image sets with equal ids (not the samples): pairing -> (images
+    # scored, images they are compared with); the ``reconstruction`` pairing of a generation
+    # run: the model's VAE round trips of the reference photographs vs the photographs.
+    other_pairs: Mapping[str, tuple[ImageSource, ImageSource]] = field(default_factory=dict)
 
 
 def evaluate(prompts: PromptSet, store: SampleStore, metrics: Mapping[str, Callable[[], Metric]], *,
              paired_with: Sequence[str] = (), baseline: SampleStore | None = None,
-             reconstruction: Reconstruction | None = None,
+             reconstruction: DerivedSource | None = None,
              reference: ImageSource | ReferenceSet | StatsOnlyReference | None = None,
              assets_dir: str = "assets",
              allow_random_weights: bool = False, verify_assets: bool = True,
              batch_size: int = 16, cache_dir: str | Path | None = None, bootstrap: int = 0,
              bootstrap_seed: int = 0) -> EvalResult:
-    """Score the samples in ``store`` with every metric, reading each image once.
+    """Score the samples in ``store`` with every metric, reading each image once: a
+    convenience over ``evaluate_sources`` for notebooks and tests (``evalsuite run`` builds
+    its ``Inputs`` in ``evalsuite.tasks``).
 
     Args:
         metrics: name -> factory of a fresh metric; a paired metric gets one instance per
             pairing in ``paired_with``, named ``<name>/<pairing>``.
         baseline: the un-ablated model's samples (same prompts and seeds), for ``baseline``.
-        reconstruction: reference photographs and the model's VAE, for ``reconstruction``.
+        reconstruction: round trips of reference photographs computed from them in memory
+            (a ``DerivedSource`` over the photographs), for ``reconstruction``.
         reference: the real images distribution metrics compare with (and its imported
             statistics, if any; a ``StatsOnlyReference`` has only those); defaults to the
-            reconstruction's reference photographs.
+            reconstruction's photographs.
         cache_dir: where metric values, features and weight digests are cached; None
             disables caching.
     """
-    unknown = set(paired_with) - set(PAIRINGS)
-    if unknown:
-        raise ValueError(f"unknown pairings {sorted(unknown)}; known: {PAIRINGS}")
+    check_pairings(paired_with, GENERATE_PAIRINGS, "paired_with")
     ids = [p.id for p in prompts]
     if reference is None and reconstruction is not None:
-        reference = reconstruction.reference
-    no_recon = "no reference set to reconstruct"
-    if reconstruction is not None and not has_images(reconstruction.reference):
-        no_recon = (f"reference {reconstruction.reference.name} has only imported statistics, "
-                    "no photographs to reconstruct")
-        reconstruction = None
+        reference = reconstruction.base
+    ref = ArraySource.from_reference(reference) if has_images(reference) else None
+    other = {}
+    if reconstruction is not None:
+        # the photographs once: the same source object as the reference when it is one
+        base = ref if ref is not None and ref.identity() == reconstruction.base.identity() \
+            else reconstruction.base
+        other["reconstruction"] = (reconstruction.on(base), base)
     inputs = Inputs(
-        samples=StoreSource(store, ids), texts={p.id: p.text for p in prompts},
-        reference=ArraySource.from_reference(reference) if has_images(reference) else None,
+        samples=StoreSource(store, ids), texts={p.id: p.text for p in prompts}, reference=ref,
         paired={"baseline": StoreSource(baseline, ids)} if baseline is not None else {},
-        reconstruction=reconstruction,
         unavailable={"baseline": "no baseline: this run applies no ablation, so it is its own "
-                                 "baseline",
-                     "reconstruction": no_recon},
-        reference_stats=reference_stats(reference))
+                                 "baseline", "reconstruction": "no reference set to reconstruct"},
+        reference_stats=reference_stats(reference), other_pairs=other)
     opts = EvalOptions(assets_dir, allow_random_weights, verify_assets, "skip", batch_size,
                        cache_dir, bootstrap, bootstrap_seed)
     return evaluate_sources(inputs, metrics, paired_with, opts)
@@ -336,12 +327,11 @@ def check_reference_stats(stats: Mapping[str, ReferenceStats],
 
 def _unavailable(inputs: Inputs, name: str, metric: Metric, pairing: str | None) -> str | None:
     """Why ``metric`` cannot run on ``inputs`` (None: it can)."""
-    if pairing == "reconstruction":
-        return None if inputs.reconstruction else inputs.unavailable.get(pairing, "no reference")
     if pairing is not None:
-        return None if pairing in inputs.paired else inputs.unavailable.get(
+        present = pairing in inputs.paired or pairing in inputs.other_pairs
+        return None if present else inputs.unavailable.get(
             pairing, f"no {pairing} images to pair with")
-    if metric.reconstruction_only and not inputs.reconstructions:
+    if metric.reconstruction_only and not inputs.samples_are_reconstructions:
         return (f"{name} scores VAE reconstructions against their originals; these images are "
                 "generated samples (use task=reconstruction, or score.reconstructions=true)")
     if isinstance(metric, TextImageMetric) and inputs.texts is None:
@@ -358,16 +348,10 @@ def _unavailable(inputs: Inputs, name: str, metric: Metric, pairing: str | None)
     return None
 
 
-def _images_described(reference: Any) -> dict[str, Any]:
-    """A reference's description without its imported statistics (they change no pixel)."""
-    return {k: v for k, v in reference.describe().items() if k != "stats"}
-
-
 def _input_identity(inputs: Inputs, metric: Metric, pairing: str | None) -> Any:
-    if pairing == "reconstruction":
-        assert inputs.reconstruction is not None
-        return {"reference": _images_described(inputs.reconstruction.reference),
-                "vae": inputs.reconstruction.vae_identity}
+    if pairing in inputs.other_pairs:  # the samples are not part of it
+        scored, other = inputs.other_pairs[pairing]
+        return {pairing: scored.identity(), "compared_with": other.identity()}
     ident: dict[str, Any] = {"samples": inputs.samples.identity()}
     if pairing is not None:
         ident[pairing] = inputs.paired[pairing].identity()
@@ -444,9 +428,6 @@ def _run_passes(inputs: Inputs, jobs: list[_Job], plan: FeaturePlan, batch_size:
     if inputs.texts is not None:
         text = (inputs.texts, of(lambda j: isinstance(j.metric, TextImageMetric)))
     paired = {p: (src, of(lambda j, p=p: j.pairing == p)) for p, src in inputs.paired.items()}
-    recon = None
-    if inputs.reconstruction is not None:
-        r = inputs.reconstruction
-        recon = (ArraySource.from_reference(r.reference), r.reconstruct,
-                 of(lambda j: j.pairing == "reconstruction"))
-    run_passes(plan, batch_size, inputs.samples, paired, text, inputs.reference, recon)
+    other = {p: (*srcs, of(lambda j, p=p: j.pairing == p))
+             for p, srcs in inputs.other_pairs.items()}
+    run_passes(plan, batch_size, inputs.samples, paired, text, inputs.reference, other)

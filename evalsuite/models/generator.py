@@ -78,13 +78,3 @@ class DiffusersGenerator:
             output_type="np",
         )
         return to_uint8(np.asarray(out.images, dtype=np.float32))
-
-    @torch.inference_mode()
-    def reconstruct(self, images: np.ndarray) -> np.ndarray:
-        """Round-trip uint8 images through the VAE (encode, posterior mode, decode)."""
-        vae = self.pipe.vae
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).to(self.device, vae.dtype) / 127.5 - 1.0
-        latents = vae.encode(x).latent_dist.mode()
-        y = vae.decode(latents).sample
-        y = (y / 2 + 0.5).permute(0, 2, 3, 1).float().cpu().numpy()
-        return to_uint8(y)

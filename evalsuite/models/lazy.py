@@ -100,6 +100,3 @@ class LazyGenerator:
 
     def generate(self, texts: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
         return self.model.generator(self.ablated).generate(texts, seeds)
-
-    def reconstruct(self, images: np.ndarray) -> np.ndarray:
-        return self.model.generator(self.ablated).reconstruct(images)
