@@ -61,7 +61,7 @@ def export_stats(cfg: DictConfig) -> list[Path]:
 
     results = check_writable(cfg.paths.results_dir)
     out_dir = check_writable(cfg.stats.out_dir)
-    set_threads(cfg)
+    set_threads(cfg.get("threads"))
     factories = metric_factories(cfg)
     fids = {n: m for n, f in factories.items() if isinstance(m := f(), FID)}
     if not fids:

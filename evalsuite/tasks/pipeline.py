@@ -48,7 +48,7 @@ def execute(task: Task, cfg: DictConfig, choices: dict[str, Any] | None = None,
     t0 = time.perf_counter()
     ctx = context(cfg, task, choices, overrides)
     task.prepare(ctx)
-    set_threads(cfg)
+    set_threads(cfg.get("threads"))
     durations = task.materialise(ctx) if ctx.stage != "metrics" else {}
     if ctx.stage == "generate":
         log.info("stage=generate: images written; score them with stage=metrics")

@@ -50,12 +50,12 @@ def check_writable(folder: str) -> Path:
     return path
 
 
-def set_threads(cfg: DictConfig) -> None:
-    """torch's intra-op threads from ``threads`` (unset: torch's own choice)."""
-    if cfg.get("threads"):
-        import torch  # here: a config without threads must not pay torch's import
+def set_threads(threads: int | None) -> None:
+    """torch's intra-op threads (the ``threads`` setting; None: torch's own choice)."""
+    if threads:
+        import torch  # here: a run without ``threads`` (a cached re-run) never imports torch
 
-        torch.set_num_threads(cfg.threads)
+        torch.set_num_threads(threads)
 
 
 def metric_factories(cfg: DictConfig) -> MetricFactories:
