@@ -27,7 +27,7 @@ import pandas as pd
 
 from evalsuite.io import atomic_write_text, file_lock
 from evalsuite.results.protocol import protocol_of
-from evalsuite.results.record import load_records
+from evalsuite.results.record import load_records, task_of
 from evalsuite.results.store import reconstruction_label
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def record_row(rec: dict[str, Any], by_protocol: bool = False,
     model = rec.get("model") or {}
     row: dict[str, Any] = {"run_id": rec["run_id"], "created_at": rec.get("created_at")}
     if with_task:
-        row["task"] = rec.get("task", "generate")
+        row["task"] = task_of(rec)
         row["decoder"] = reconstruction_label(rec)
     for g in GROUPS:
         row[g] = choices.get(g)
@@ -68,7 +68,7 @@ def record_row(rec: dict[str, Any], by_protocol: bool = False,
 def runs_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per record, oldest first."""
     by_protocol = len({protocol_of(r).key for r in records}) > 1
-    with_task = any(r.get("task") == "reconstruction" for r in records)
+    with_task = any(task_of(r) == "reconstruction" for r in records)
     return pd.DataFrame([record_row(r, by_protocol, with_task) for r in records])
 
 

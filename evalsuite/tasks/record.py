@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 
 from evalsuite.evaluate import EvalResult
 from evalsuite.results.provenance import provenance
-from evalsuite.results.record import SCHEMA_VERSION, new_run_id, utc_now, write_record
+from evalsuite.results.record import (SCHEMA_VERSION, Record, new_run_id, utc_now,
+                                      write_record)
 from evalsuite.results.report import write_report
 from evalsuite.results.tables import write_tables
 from evalsuite.tasks.base import Context, Task
@@ -52,6 +53,7 @@ def record_envelope(ctx: Context, task: Task, ev: EvalResult,
 
 def publish(results: Path, record: dict[str, Any]) -> Path:
     """Write ``record`` (immutable), then refresh the tables and the report from all records."""
+    Record.from_dict(record)  # the envelope every reader relies on is well-formed
     path = write_record(results / "records", record)
     log.info("wrote record %s", path)
     tables = write_tables(results)
