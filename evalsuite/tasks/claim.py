@@ -9,7 +9,7 @@ shards while its holder can still be working; it is taken over when
   earlier attempt here raised);
 
 and never when it is marked done (the record exists). A record carries its claim's token in
-``sharding.claim``, so a holder killed after writing its record but before marking the claim
+``merge_claim``, so a holder killed after writing its record but before marking the claim
 done is recognised by the next claimant: the record is not written twice. Check and takeover
 happen under an advisory lock, so two retries cannot both take one stale claim.
 """
@@ -89,7 +89,7 @@ def _recorded(records: Path, token: str) -> Path | None:
             rec = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if isinstance(rec, dict) and (rec.get("sharding") or {}).get("claim") == token:
+        if isinstance(rec, dict) and rec.get("merge_claim") == token:
             return path
     return None
 
