@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from evalsuite.features.sources import ArraySource, ImageSource, StoreSource
+from evalsuite.io import JsonCache, sha256_json
 from evalsuite.models.vae import VaeRef, resolve_vae
 from evalsuite.produce.materialise import Shard, materialise, missing_by_shard
 from evalsuite.produce.round_trip import Encoder, LoadedVaes, VaeRoundTrip
@@ -124,10 +125,25 @@ def reference_images(reference: Any, where: str) -> ImageSource:
     return images
 
 
+def model_vae(source: Any, cache: JsonCache) -> VaeRef:
+    """The model's own VAE, its full config remembered per model identity: resolving it
+    instantiates the config on the meta device (torch + diffusers), which a re-run whose
+    reconstructions are all stored should not pay for."""
+    key = sha256_json({"model_vae": source.identity()})
+    facts = cache.get(key)
+    if facts is None:
+        ref = resolve_vae(None, "the model's VAE", source)
+        facts = {"config": ref.config, "decoder_params": ref.decoder_params,
+                 "encoder_params": ref.encoder_params}
+        cache.put(key, facts)
+    return VaeRef("the model's VAE", None, facts["config"], facts["decoder_params"],
+                  facts["encoder_params"], source)
+
+
 def model_round_trip(ctx: Context, source: Any, reference: Any) -> RoundTrips:
     """The model's own VAE round trip (posterior mean) of the reference photographs."""
     cfg = ctx.cfg
-    vae = resolve_vae(None, "the model's VAE", source)
+    vae = model_vae(source, JsonCache(ctx.results / "cache" / "models"))
     vae.digest_cache = ctx.results / "cache" / "sha256.json"
     images = reference_images(reference, f"reference={cfg.reference.name}")
     encoder = Encoder(images, vae, "mode", None, LoadedVaes(cfg.sampler.dtype, cfg.device))
