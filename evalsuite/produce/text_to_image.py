@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from evalsuite.data.prompts import PromptSet
-from evalsuite.models.protocol import Generator
+from evalsuite.models.interface import Generator
 from evalsuite.samples.seeds import prompt_seed
 
 

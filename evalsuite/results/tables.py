@@ -9,7 +9,7 @@ that change numbers, the dataset and its size, the protocol's name (with
 column per metric named ``<metric>`` (or ``<metric>/<pairing>``) with the metric's version in
 a ``@v`` suffix, so values from different metric versions never share a column; when the
 records span several protocols, the protocol key is added too (``fid_clean@v1 [3f2a9c1b04de]``).
-When any record is a decoder evaluation (``task=reconstruction``, ``evalsuite.reconstruction``),
+When any record is a decoder evaluation (``task=reconstruction``, ``evalsuite.tasks.reconstruct``),
 ``task`` and ``decoder`` columns say which rows are and which decoder each scored; such a
 record has no dataset, sampler or samples section, and those cells stay empty.
 
