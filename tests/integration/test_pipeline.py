@@ -150,3 +150,34 @@ def test_score_record_has_protocol_and_overrides_and_refreshes_the_report(tmp_pa
     assert rec["protocol"]["fields"]["task"] == "score" and rec["protocol"]["hash"]
     assert set(rec["metrics"]) == {"psnr/reference", "ssim/reference"}
     assert (tmp_path / "results" / "report.html").is_file()
+
+
+@pytest.mark.slow  # ~1 min: a CLI shard process killed with SIGKILL, then the retries
+def test_sigkill_during_the_merge_then_retry_gives_exactly_one_record(compose, tmp_path):
+    """Wherever the kill lands (metrics, record, marking the claim done), retrying both shards
+    ends with exactly one record, whose metrics equal an uninterrupted run's."""
+    import signal
+
+    from conftest import run_cli
+
+    settings = [*GEN, "shard.count=2", "threads=1"]
+    whole = run(compose(*GEN, f"paths.results_dir={tmp_path}/whole"))
+    split = tmp_path / "split"
+    split.mkdir()
+    results = f"paths.results_dir={split}/results"
+    assert run(compose(*settings, results, "shard.index=0", "stage=generate")) is None
+    code = ("import sys; sys.path.insert(0, %r); import nonet; from evalsuite.cli import main; "
+            "sys.argv = ['evalsuite'] + sys.argv[1:]; main()" % str(Path(__file__).parents[1]))
+    proc = subprocess.Popen([sys.executable, "-c", code, "run", *settings, "shard.index=1"],
+                            cwd=split, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    merges = split / "results" / "cache" / "merges"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not list(merges.glob("*.json")):
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for i in (0, 1):
+        out = run_cli(["run", *settings, f"shard.index={i}"], cwd=split)
+        assert out.returncode == 0, out.stderr[-2000:]
+    records = read_records(split / "results")
+    assert len(records) == 1 and records[0]["metrics"] == whole["metrics"]
