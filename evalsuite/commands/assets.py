@@ -41,15 +41,15 @@ def manage(cfg: DictConfig) -> int:
     for name in names:
         assets.get(name)  # unknown names fail here, naming the known ones
     if cfg.assets.fetch:
-        for st in assets.check(names, cfg.assets.dir, verify=cfg.assets.verify):
+        for st in assets.check(names, cfg.paths.assets_dir, verify=cfg.metrics.verify_assets):
             if st.state == "missing":
                 log.info("fetching %s ...", st.filename)
-                path = assets.fetch(st.name, cfg.assets.dir, cfg.assets.mirror,
-                                    cfg.assets.verify)
+                path = assets.fetch(st.name, cfg.paths.assets_dir, cfg.assets.mirror,
+                                    cfg.metrics.verify_assets)
                 log.info("saved %s", path)
     bad = 0
-    for st in assets.check(names, cfg.assets.dir, verify=cfg.assets.verify):
-        where = st.path or str(assets.get(st.name).candidates(cfg.assets.dir)[0])
+    for st in assets.check(names, cfg.paths.assets_dir, verify=cfg.metrics.verify_assets):
+        where = st.path or str(assets.get(st.name).candidates(cfg.paths.assets_dir)[0])
         print(f"{st.state:<10} {st.name:<40} {where}")
         if st.state in ("missing", "corrupt"):
             bad += 1

@@ -31,9 +31,11 @@ def _row(label: str, p: dict, base: dict | None) -> str:
 @report_errors
 def app(cfg: DictConfig) -> None:
     """Print (and save under results/profiles/) the UNet's params, FLOPs and latency."""
+    # torch and diffusers: imported once Hydra has parsed the command (fast --help, errors)
     from evalsuite.io import atomic_write_text, sha256_json
     from evalsuite.profile.model import profile_unet, unet_architecture
-    from evalsuite.run import build_ablations, check_writable
+    from evalsuite.tasks.model_facts import build_ablations
+    from evalsuite.tasks.setup import check_writable
 
     base_config, preset = unet_architecture(cfg.model.arch, cfg.model.path)
     extra = build_ablations(cfg.ablation)

@@ -18,7 +18,7 @@ def app(cfg: DictConfig) -> None:
     """Generate samples for the configured model and score them; write a record and table."""
     from hydra.core.hydra_config import HydraConfig
 
-    from evalsuite.run import run
+    from evalsuite.tasks import run  # the pipeline's imports: after Hydra parsed the command
 
     record = run(cfg, hydra_choices(), list(HydraConfig.get().overrides.task))
     if record is None:

@@ -16,9 +16,11 @@ log = logging.getLogger("evalsuite")
 @report_errors
 def app(cfg: DictConfig) -> None:
     """Score ``score.gen_dir`` (against ``score.ref_dir`` / ``score.prompts``)."""
-    from evalsuite.score import score
+    from hydra.core.hydra_config import HydraConfig
 
-    record = score(cfg, hydra_choices())
+    from evalsuite.tasks import score  # torch and the metrics: after Hydra parsed the command
+
+    record = score(cfg, hydra_choices(), list(HydraConfig.get().overrides.task))
     metrics = ", ".join(f"{k}={v['value']:.6g}" for k, v in record["metrics"].items()) or "none"
     log.info("score %s done in %.1f s; metrics: %s", record["run_id"],
              record["durations"]["total"], metrics)

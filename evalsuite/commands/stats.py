@@ -48,8 +48,7 @@ def stats_provenance(described: dict[str, Any], name: str, metric: Any, feature_
 
 def export_stats(cfg: DictConfig) -> list[Path]:
     """Write one statistics file per FID metric of ``cfg``; return the paths written."""
-    from functools import partial
-
+    # torch and the metrics: imported once Hydra has parsed the command (fast --help, errors)
     from evalsuite.config.build import build
     from evalsuite.data.reference import has_images
     from evalsuite.errors import EvalsuiteError
@@ -57,16 +56,13 @@ def export_stats(cfg: DictConfig) -> list[Path]:
     from evalsuite.features.sources import ArraySource
     from evalsuite.features.stats_file import write_stats
     from evalsuite.metrics.fid import FID
-    from evalsuite.run import check_writable, eval_options
+    from evalsuite.results.provenance import provenance
+    from evalsuite.tasks.setup import check_writable, eval_options, metric_factories, set_threads
 
     results = check_writable(cfg.paths.results_dir)
     out_dir = check_writable(cfg.stats.out_dir)
-    if cfg.threads:
-        import torch
-
-        torch.set_num_threads(cfg.threads)
-    factories = {n: partial(build, c, f"metrics.items.{n}")
-                 for n, c in cfg.metrics["items"].items()}
+    set_threads(cfg.get("threads"))
+    factories = metric_factories(cfg)
     fids = {n: m for n, f in factories.items() if isinstance(m := f(), FID)}
     if not fids:
         raise EvalsuiteError(f"evalsuite stats exports FID statistics, but the metrics "
@@ -79,8 +75,6 @@ def export_stats(cfg: DictConfig) -> list[Path]:
                              "there is nothing to compute statistics from")
     opts = eval_options(cfg, results, on_error="raise")
     files = reference_features(ArraySource.from_reference(reference), fids, opts)
-    from evalsuite.results.provenance import provenance
-
     described, software = reference.describe(), provenance(cfg.device)
     written = []
     for name, feature_file in files.items():

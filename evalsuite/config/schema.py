@@ -30,7 +30,8 @@ class ModelConfig:
 
 @dataclass
 class SamplerConfig:
-    """How images are sampled. Everything here except ``batch_size`` changes the images."""
+    """How images are sampled. Every setting is part of the sample store's key, batch size
+    included: batched kernels round the last bits differently for different batches."""
 
     scheduler: str = "pndm"  # see evalsuite.models.schedulers.SCHEDULERS
     steps: int = 25
@@ -38,7 +39,7 @@ class SamplerConfig:
     negative_prompt: Optional[str] = None
     prediction_type: Optional[str] = None  # epsilon | v_prediction; None: the model's own
     seed: int = 1234  # run seed; each prompt's seed is derived from it and the prompt id
-    batch_size: int = 8  # never changes an image (one generator per prompt)
+    batch_size: int = 8  # the noise is per prompt, but batched kernels round per batch
     dtype: str = "float32"  # float32 | float16 | bfloat16
 
 
@@ -185,10 +186,15 @@ class ProfileConfig:
 
 @dataclass
 class ShardConfig:
-    """Shard ``index`` of ``count`` of one evaluation (evalsuite/samples/generate.py)."""
+    """Shard ``index`` of ``count`` of one evaluation (``evalsuite.produce.materialise``).
+
+    ``merge_lease_s``: how long the shard computing the metrics holds its claim before
+    another may take it over (sooner when its process is gone on the same host).
+    """
 
     index: int = 0
     count: int = 1
+    merge_lease_s: float = 24 * 3600.0
 
 
 @dataclass
@@ -219,8 +225,10 @@ class Config:
 class AssetsConfig:
     """Where metric weight files live and how they are checked (see ``evalsuite.assets``)."""
 
-    dir: str = "assets"  # the assets folder; upstream caches are searched after it
-    verify: bool = True  # false: accept stand-in files whose sha256 differs (recorded)
+    # Deprecated aliases (conf/score.yaml, conf/assets.yaml feed them into the one name the
+    # code reads): dir -> paths.assets_dir, verify -> metrics.verify_assets.
+    dir: str = "assets"
+    verify: bool = True
     check: bool = True  # ``evalsuite assets``: list needed files; exit 2 if any is missing
     fetch: bool = False  # ``evalsuite assets``: download missing files (needs internet)
     names: List[str] = field(default_factory=list)  # assets to act on; [] = what metrics need
@@ -236,8 +244,8 @@ class ScoreSettings:
     prompts: Optional[str] = None  # .txt (one per line, sorted-file order) or .json {id: text}
     pairs: bool = True  # paired metrics compare files with the same name in both folders
     reconstructions: bool = False  # gen_dir holds VAE reconstructions of ref_dir (enables rFID)
-    bootstrap: int = 0  # resamples for confidence intervals (0: none)
-    bootstrap_seed: int = 0
+    bootstrap: int = 0  # deprecated alias of metrics.bootstrap
+    bootstrap_seed: int = 0  # deprecated alias of metrics.bootstrap_seed
 
 
 @dataclass

@@ -125,9 +125,15 @@ def image_pass(sources: Mapping[str, ImageSource], ids: Sequence[str], batch_siz
     batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
     for chunk in tqdm(batches, desc=desc, unit="batch", disable=not batches):
         decoded: dict[int, list[np.ndarray]] = {}  # a source in two roles is read once
-        for role in sorted(roles):
+        # derived sources last: one whose base is in this pass is computed from its images
+        for role in sorted(roles, key=lambda r: (hasattr(sources[r], "derive"), r)):
             src = sources[role]
-            if id(src) not in decoded:
+            base = getattr(src, "base", None)
+            if id(src) in decoded:
+                continue
+            if hasattr(src, "derive") and id(base) in decoded:
+                decoded[id(src)] = src.derive(decoded[id(base)])
+            else:
                 decoded[id(src)] = [src.read(i) for i in chunk]
         images = {role: decoded[id(sources[role])] for role in roles}
         for c in consumers:

@@ -4,14 +4,17 @@
    or the reference folder in ``score``): text-image and paired metrics are fed, and missing
    features of every role present are computed. When the paired images are also the
    reference set, their features are computed here, so each of them is decoded once.
-2. The reference set, if its features are still missing, together with the VAE round trip
-   of the reconstruction pairing when that uses the same photographs. The reference may read
-   its photographs lazily (the COCO reference): only one batch is decoded at a time.
+2. Each pairing of two other image sets (the stored VAE round trips of the reference
+   photographs vs the photographs), together with the reference set when its features are
+   still missing and it holds those photographs, so each photograph is decoded once. The
+   reference may read its photographs lazily (the COCO reference): only one batch is
+   decoded at a time.
+3. The reference set, if its features are still missing after that.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -28,19 +31,23 @@ def _groups(*sides: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
     return [tuple(s[i][None] for s in sides) for i in range(len(sides[0]))]
 
 
-def paired_consumer(metrics: Sequence[Any], pairing: str) -> Consumer:
-    """Feed ``metric.update(samples, paired)`` for images with the same id."""
+def paired_consumer(metrics: Sequence[Any], pairing: str, first: str = "samples",
+                    second: str | None = None) -> Consumer:
+    """Feed ``metric.update(images[first], images[second])`` for images with the same id
+    (``second`` defaults to the pairing's role)."""
+    second = second or pairing
+
     def feed(ids: Sequence[str], images: Mapping[str, list[np.ndarray]]) -> None:
-        gen, other = images["samples"], images[pairing]
+        gen, other = images[first], images[second]
         for i, a, b in zip(ids, gen, other):
             if a.shape != b.shape:
                 raise EvalsuiteError(f"paired metrics ({pairing}): image {i!r} is "
-                                     f"{a.shape[1]}x{a.shape[0]} in the samples but "
-                                     f"{b.shape[1]}x{b.shape[0]} in the {pairing} images")
+                                     f"{a.shape[1]}x{a.shape[0]} in the {first} images but "
+                                     f"{b.shape[1]}x{b.shape[0]} in the {second} images")
         for g, r in _groups(gen, other):
             for m in metrics:
                 m.update(g, r)
-    return Consumer(("samples", pairing), feed)
+    return Consumer((first, second), feed)
 
 
 def text_consumer(metrics: Sequence[Any], texts: Mapping[str, str]) -> Consumer:
@@ -58,29 +65,17 @@ def text_consumer(metrics: Sequence[Any], texts: Mapping[str, str]) -> Consumer:
     return Consumer(("samples",), feed)
 
 
-def reconstruction_consumer(metrics: Sequence[Any],
-                            reconstruct: Callable[[np.ndarray], np.ndarray]) -> Consumer:
-    """Feed ``metric.update(vae_round_trip(photos), photos)``; photographs of different sizes
-    (a reference kept at its stored sizes) go through the VAE one by one."""
-    def feed(ids: Sequence[str], images: Mapping[str, list[np.ndarray]]) -> None:
-        for (batch,) in _groups(images["reconstruction"]):
-            out = reconstruct(batch)
-            for m in metrics:
-                m.update(out, batch)
-    return Consumer(("reconstruction",), feed)
-
-
 def run_passes(plan: FeaturePlan, batch_size: int, samples: ImageSource,
                paired: Mapping[str, tuple[ImageSource, Sequence[Any]]],
                text: tuple[Mapping[str, str], Sequence[Any]] | None,
                reference: ImageSource | None,
-               reconstruction: tuple[ImageSource, Callable, Sequence[Any]] | None) -> None:
+               other: Mapping[str, tuple[ImageSource, ImageSource, Sequence[Any]]]) -> None:
     """Run the passes (see the module docstring).
 
     Args:
         paired: pairing -> (its images, the paired metrics to feed).
         text: (id -> prompt, the text-image metrics to feed), or None.
-        reconstruction: (the photographs, the VAE round trip, the metrics), or None.
+        other: pairing -> (images scored, images compared with, the metrics to feed).
     """
     consumers = [text_consumer(text[1], text[0])] if text and text[1] else []
     sources: dict[str, ImageSource] = {"samples": samples}
@@ -91,16 +86,17 @@ def run_passes(plan: FeaturePlan, batch_size: int, samples: ImageSource,
     plan.run_pass(sources, batch_size, consumers, desc="samples")
 
     ref_needed = reference is not None and bool(plan.missing("reference"))
-    if reconstruction is None or not reconstruction[2]:
-        if ref_needed:
-            plan.run_pass({"reference": reference}, batch_size, desc="reference")
-        return
-    photos, reconstruct, metrics = reconstruction
-    recon = [reconstruction_consumer(metrics, reconstruct)]
-    if ref_needed and reference.identity() == photos.identity():
-        plan.run_pass({"reference": reference, "reconstruction": reference}, batch_size,
-                      recon, desc="reference")
-        return
+    for pairing, (scored, compared, metrics) in other.items():
+        if not metrics:
+            continue
+        if ref_needed and reference is not None and compared.identity() == reference.identity():
+            feed = paired_consumer(metrics, pairing, first=pairing, second="reference")
+            plan.run_pass({"reference": reference, pairing: scored}, batch_size, [feed],
+                          desc="reference")
+            ref_needed = False
+        else:
+            feed = paired_consumer(metrics, pairing, first=pairing, second=f"{pairing}:with")
+            plan.run_pass({pairing: scored, f"{pairing}:with": compared}, batch_size, [feed],
+                          desc=pairing)
     if ref_needed:
         plan.run_pass({"reference": reference}, batch_size, desc="reference")
-    plan.run_pass({"reconstruction": photos}, batch_size, recon, desc="reconstruction")

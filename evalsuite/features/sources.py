@@ -15,7 +15,7 @@ source itself; ``ArraySource.from_reference`` passes it through unchanged.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -52,6 +52,40 @@ class StoreSource:
             raise EvalsuiteError(f"sample store {self.store.dir} has no manifest.json yet")
         return {"kind": "sample_store", "manifest_sha256": digest, "n": len(self.ids),
                 "ids_sha256": sha256_json(self.ids)}
+
+
+class DerivedSource:
+    """Images computed in memory from another source's, batch by batch (e.g. a VAE round
+    trip of reference photographs, in a notebook). A pass that decodes ``base`` anyway
+    derives these from its decoded images, so each base image is decoded once; images of
+    different sizes go through ``transform`` one size at a time."""
+
+    def __init__(self, base: Any, transform: Callable[[np.ndarray], np.ndarray],
+                 identity: dict[str, Any]) -> None:
+        self.base: ImageSource = ArraySource.from_reference(base)
+        self.transform, self._identity = transform, identity
+        self.ids = list(self.base.ids)
+
+    def on(self, base: ImageSource) -> "DerivedSource":
+        """The same transform over ``base`` (an equal source object, read once in a pass)."""
+        return DerivedSource(base, self.transform, self._identity)
+
+    def derive(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """The transform of ``images`` (base images, in order)."""
+        out: list[np.ndarray] = [np.empty(0)] * len(images)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for k, im in enumerate(images):
+            groups.setdefault(im.shape, []).append(k)
+        for group in groups.values():
+            for k, im in zip(group, self.transform(np.stack([images[k] for k in group]))):
+                out[k] = im
+        return out
+
+    def read(self, image_id: str) -> np.ndarray:
+        return self.derive([self.base.read(image_id)])[0]
+
+    def identity(self) -> dict[str, Any]:
+        return {"kind": "derived", "base": self.base.identity(), "transform": self._identity}
 
 
 class ArraySource:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.features.base import seeded_init
+from evalsuite.features.inception_net import build_pytorch_fid_blocks, fid_inception_net
 
 
 def _he_init(module: Any, seed: int) -> None:
@@ -36,8 +37,6 @@ def _he_init(module: Any, seed: int) -> None:
 
 def pytorch_fid_standin_state(seed: int = 0) -> dict:
     """A random (He-initialised, seeded) state dict for pytorch-fid's ``fid_inception_v3()``."""
-    from evalsuite.features.inception import fid_inception_net
-
     net = fid_inception_net()
     _he_init(net, seed)
     return net.state_dict()
@@ -73,8 +72,6 @@ def clean_fid_standin_module(seed: int = 0, full: bool = False) -> Any:
     """A scripted module with the interface of clean-fid's TorchScript Inception."""
     import torch
     import torch.nn as nn
-
-    from evalsuite.features.inception import build_pytorch_fid_blocks
 
     with seeded_init(seed):
         if full:

@@ -87,13 +87,3 @@ class DiffusersGenerator:
         )
         images = np.asarray(out.images, dtype=np.float32)
         return to_uint8(require_finite(images, "VAE decoder (generated images)"))
-
-    @torch.inference_mode()
-    def reconstruct(self, images: np.ndarray) -> np.ndarray:
-        """Round-trip uint8 images through the VAE (encode, posterior mode, decode)."""
-        vae = self.pipe.vae
-        x = torch.from_numpy(images).permute(0, 3, 1, 2).to(self.device, vae.dtype) / 127.5 - 1.0
-        latents = require_finite(vae.encode(x).latent_dist.mode(), "VAE encoder (latents)")
-        y = require_finite(vae.decode(latents).sample, "VAE decoder (round trip)")
-        y = (y / 2 + 0.5).permute(0, 2, 3, 1).float().cpu().numpy()
-        return to_uint8(y)

@@ -7,10 +7,13 @@ components before surgery, so only one copy of the weights is ever in memory.
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any, Sequence
 
 import numpy as np
+
+from evalsuite.io import sha256_json
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +35,6 @@ class ComponentCache:
     def borrow(self, source: Any, dtype: str, device: str) -> dict[str, Any]:
         """The components of ``source`` for ``dtype`` on ``device``: loaded on first request,
         with a private UNet."""
-        import copy
-
-        from evalsuite.io import sha256_json
-
         key = sha256_json({"model": source.identity(), "dtype": dtype, "device": device})
         if key not in self._loaded:
             self._loaded[key] = source.load()
@@ -74,7 +73,7 @@ class LazyModel:
 
     def generator(self, ablated: bool = True) -> Any:
         """The pipeline's generator, with (default) or without the ablations."""
-        from evalsuite.models.generator import DiffusersGenerator
+        from evalsuite.models.generator import DiffusersGenerator  # torch: only when generating
 
         ablated = ablated and bool(self.specs)
         if not ablated and self._ablated:
@@ -82,7 +81,7 @@ class LazyModel:
         if ablated not in self._generators:
             components = self._load()
             if ablated:
-                from evalsuite.ablations import apply_ablations
+                from evalsuite.ablations import apply_ablations  # torch: only when generating
 
                 components["unet"] = apply_ablations(components["unet"], self.specs)
                 self._ablated = True
@@ -100,6 +99,3 @@ class LazyGenerator:
 
     def generate(self, texts: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
         return self.model.generator(self.ablated).generate(texts, seeds)
-
-    def reconstruct(self, images: np.ndarray) -> np.ndarray:
-        return self.model.generator(self.ablated).reconstruct(images)

@@ -104,7 +104,7 @@ class VaeRef:
         from evalsuite.models.generator import DTYPES
 
         if self.path is None and self.source.path is None:
-            vae = self.source.load()["vae"]  # the in-memory model: built as run.py builds it
+            vae = self.source.load()["vae"]  # the in-memory model: built as a generation run builds it
         else:
             folder = self.path if self.path is not None else Path(self.source.path) / "vae"
             log.info("loading %s from %s (local files only)", self.role, folder)

@@ -29,8 +29,12 @@ a reader that ignores them still reads every number right):
 - ``overrides``: the command line's Hydra overrides;
 - ``features_from_cache``: "role:extractor" of every feature set found in the feature cache
   (a CFG sweep's reference statistics are computed by its first run only);
-- ``task``: "reconstruction" for decoder evaluation (``evalsuite/reconstruction``); absent
-  for generation runs.
+- ``task``: "generate", "reconstruction" (decoder evaluation) or "score" (folders). Written
+  by every task since the task pipeline (``evalsuite.tasks``); older generation records have
+  none and older score records say ``kind: "score"``: ``Record.from_dict`` reads both, and
+  readers switch on ``Record.task`` only;
+- ``merge_claim``: the token of the merge claim a sharded run's record was written under
+  (``evalsuite.tasks.claim``).
 
 Non-finite values: the PSNR of identical images is ``inf``, which strict JSON cannot hold
 (``json.dumps`` would write ``Infinity``, which strict parsers refuse). ``write_record`` stores
@@ -58,7 +62,8 @@ import os
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping, get_args
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_create_bytes
@@ -74,6 +79,52 @@ _MAPPING_FIELDS = ("choices", "config", "model", "dataset", "sampler", "samples"
 #: version n -> function turning a version-n record into a version n+1 record (pure: returns a
 #: new dict). Empty while the schema is at version 1.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+Task = Literal["generate", "reconstruction", "score"]
+TASKS: tuple[str, ...] = get_args(Task)
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record as readers see it: the typed envelope, and the whole record in ``data``.
+
+    ``task`` says which task section the record has (``model``/``sampler``/``samples`` for
+    generate, ``vae``/``reconstructions`` for reconstruction, ``inputs`` for score).
+    """
+
+    task: Task
+    run_id: str
+    created_at: str
+    metrics: dict[str, dict[str, Any]]
+    protocol: dict[str, Any] | None
+    data: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any], source: str = "record") -> "Record":
+        """Type the envelope of ``record`` (a ``RecordError`` naming ``source`` if it is not
+        a record); records older than the ``task`` field get theirs from what they hold."""
+        if not isinstance(record, Mapping) or not isinstance(record.get("run_id"), str):
+            raise RecordError(f"{source}: not an evalsuite record (no run_id)")
+        metrics = record.get("metrics") or {}
+        if not isinstance(metrics, Mapping):
+            raise RecordError(f"{source}: metrics is a {type(metrics).__name__}, not an object")
+        protocol = record.get("protocol")
+        return cls(task_of(record), record["run_id"], str(record.get("created_at") or ""),
+                   dict(metrics), dict(protocol) if isinstance(protocol, Mapping) else None,
+                   dict(record))
+
+
+def task_of(record: Mapping[str, Any]) -> Task:
+    """The task a record comes from: its ``task`` field, or for records written before every
+    task wrote one, ``kind: "score"`` -> score, anything else -> generate."""
+    task = record.get("task")
+    if task in TASKS:
+        return task  # type: ignore[return-value]
+    if task is not None:
+        raise RecordError(f"record {record.get('run_id')}: unknown task {task!r}; this "
+                          f"evalsuite reads {list(TASKS)}")
+    return "score" if record.get("kind") == "score" else "generate"
 
 
 NONFINITE = "_nonfinite"  # suffix of the key that marks a non-finite float stored as null

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.results.protocol import CellKey, flatten, protocol_of
-from evalsuite.results.record import load_records
+from evalsuite.results.record import load_records, task_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +42,7 @@ def ablation_names(record: Mapping[str, Any]) -> str:
 def reconstruction_label(rec: dict[str, Any]) -> str | None:
     """The decoder a ``task=reconstruction`` record scored, as a short label (else None):
     the folder name or ``<model preset> VAE``, with the encoder and latents when not default."""
-    if rec.get("task") != "reconstruction":
+    if task_of(rec) != "reconstruction":
         return None
     vae = rec.get("vae") or {}
     model = (rec.get("choices") or {}).get("model") or "model"

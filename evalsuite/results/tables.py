@@ -10,7 +10,7 @@ that change numbers, the dataset and its size, the protocol's name (with
 column per metric named ``<metric>`` (or ``<metric>/<pairing>``) with the metric's version in
 a ``@v`` suffix, so values from different metric versions never share a column; when the
 records span several protocols, the protocol key is added too (``fid_clean@v1 [3f2a9c1b04de]``).
-When any record is a decoder evaluation (``task=reconstruction``, ``evalsuite.reconstruction``),
+When any record is a decoder evaluation (``task=reconstruction``, ``evalsuite.tasks.reconstruct``),
 ``task`` and ``decoder`` columns say which rows are and which decoder each scored; such a
 record has no dataset, sampler or samples section, and those cells stay empty.
 
@@ -33,7 +33,7 @@ import pandas as pd
 from evalsuite.io import atomic_write_text, file_lock
 from evalsuite.results.identity import distinct_labels, variant_of
 from evalsuite.results.protocol import protocol_of
-from evalsuite.results.record import load_records
+from evalsuite.results.record import load_records, task_of
 from evalsuite.results.store import reconstruction_label
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def record_row(rec: dict[str, Any], by_protocol: bool = False,
     model = rec.get("model") or {}
     row: dict[str, Any] = {"run_id": rec["run_id"], "created_at": rec.get("created_at")}
     if with_task:
-        row["task"] = rec.get("task", "generate")
+        row["task"] = task_of(rec)
         row["decoder"] = reconstruction_label(rec)
     for g in GROUPS:
         row[g] = choices.get(g)
@@ -83,7 +83,7 @@ def runs_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     ``identity.py``) and ``superseded_by``: the newest record of the same variant and
     configuration when that is not this one (a rerun), else empty."""
     by_protocol = len({protocol_of(r).key for r in records}) > 1
-    with_task = any(r.get("task") == "reconstruction" for r in records)
+    with_task = any(task_of(r) == "reconstruction" for r in records)
     variants = [variant_of(r) for r in records]
     unique = list(dict.fromkeys(variants))
     names = dict(zip(unique, distinct_labels(unique)))

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from evalsuite.tasks.setup import set_threads
+
 VERSION = "1"  # bump when what is measured changes
 
 
@@ -68,8 +70,7 @@ def measure_lookup_table(base_config: Mapping[str, Any], preset: Sequence[Any], 
     from evalsuite.ablations import build_ablated_unet
     from evalsuite.profile.latency import block_latency_table, measure_latency
 
-    if threads:
-        torch.set_num_threads(threads)  # as `evalsuite run` does, so the table matches the runs
+    set_threads(threads)  # as `evalsuite run` does, so the table matches the runs
     with torch.random.fork_rng(devices=[]):  # do not move the caller's RNG streams
         torch.manual_seed(0)
         unet = build_ablated_unet(base_config, list(preset), device="cpu").eval()

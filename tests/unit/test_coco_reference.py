@@ -16,13 +16,14 @@ from evalsuite.data.coco import load_coco_prompts
 from evalsuite.data.coco_reference import CocoReference
 from evalsuite.data.reference import center_crop_resize
 from evalsuite.errors import EvalsuiteError
-from evalsuite.evaluate import Reconstruction, evaluate
+from evalsuite.evaluate import evaluate
+from evalsuite.features.sources import DerivedSource as Reconstruction
 from evalsuite.features import sources
 from evalsuite.features.resize import resize_square
 from evalsuite.features.sources import ArraySource
 from evalsuite.metrics.fid import LegacyFID
 from evalsuite.metrics.pixel import PSNR
-from evalsuite.samples.generate import manifest_entries
+from evalsuite.produce import manifest_entries
 from evalsuite.samples.store import SampleStore
 from fixtures import write_coco
 

@@ -1,4 +1,7 @@
-"""The generator protocol: the only thing the evaluation core knows about a model."""
+"""The generator interface: the only thing the producers know about a model.
+
+(``typing.Protocol``; an evaluation protocol is something else: ``evalsuite.protocols``.)
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,2 @@
+"""Result records, tables, the HTML report and comparisons (everything read back from
+``<results>/records``)."""

@@ -1,0 +1,74 @@
+"""What every task sets up alike, each in one place: the writable check, threads, the metric
+factories, how ``evaluate`` scores (``EvalOptions``) and the config hash."""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+from evalsuite.config.build import build
+from evalsuite.errors import EvalsuiteError
+from evalsuite.evaluate import EvalOptions
+from evalsuite.io import sha256_json
+from evalsuite.metrics.base import Metric
+
+#: Top-level config keys that say where and on what a run happened, or how it was split:
+#: none of them changes what was measured, so none is hashed.
+NOT_HASHED = ("paths", "device", "threads", "name", "tags", "shard", "stage", "assets")
+#: Per-section keys that name where inputs are (their content is hashed instead).
+INPUT_PATHS = {"score": ("gen_dir", "ref_dir", "prompts")}
+
+MetricFactories = dict[str, Callable[[], Metric]]
+
+
+def config_hash(cfg: DictConfig, inputs: dict[str, Any] | None = None) -> str:
+    """sha256 of what was measured: the config without ``NOT_HASHED`` keys and input paths,
+    plus (``inputs``) the content identity of inputs named by path."""
+    d = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(d, dict)
+    d = {k: v for k, v in d.items() if k not in NOT_HASHED}
+    for section, keys in INPUT_PATHS.items():
+        if isinstance(d.get(section), dict):
+            d[section] = {k: v for k, v in d[section].items() if k not in keys}
+    return sha256_json(d if inputs is None else {"config": d, "inputs": inputs})
+
+
+def check_writable(folder: str) -> Path:
+    """Fail early, without creating anything, if ``folder`` cannot be created or written."""
+    path = Path(folder).expanduser().resolve()
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise EvalsuiteError(f"the output folder {path} is not writable ({probe} "
+                             f"{'is not a folder' if not probe.is_dir() else 'denies writing'}); "
+                             "set paths.results_dir=<a writable folder>")
+    return path
+
+
+def set_threads(threads: int | None) -> None:
+    """torch's intra-op threads (the ``threads`` setting; None: torch's own choice)."""
+    if threads:
+        import torch  # here: a run without ``threads`` (a cached re-run) never imports torch
+
+        torch.set_num_threads(threads)
+
+
+def metric_factories(cfg: DictConfig) -> MetricFactories:
+    """name -> factory of a fresh metric; each built once here, so a bad parameter fails
+    before anything is written."""
+    factories = {n: partial(build, c, f"metrics.items.{n}") for n, c in cfg.metrics["items"].items()}
+    for factory in factories.values():
+        factory()
+    return factories
+
+
+def eval_options(cfg: DictConfig, results: Path, on_error: str = "skip") -> EvalOptions:
+    """How ``evaluate`` scores, from the ``metrics`` and ``paths`` groups."""
+    m = cfg.metrics
+    return EvalOptions(cfg.paths.assets_dir, m.allow_random_weights, m.verify_assets, on_error,
+                       m.batch_size, results / "cache", m.bootstrap, m.bootstrap_seed)
