@@ -19,10 +19,16 @@ from PIL import Image
 
 from evalsuite.data.prompts import Prompt, PromptSet
 from evalsuite.errors import EvalsuiteError
-from evalsuite.samples.generate import generate_samples, manifest_entries, missing_by_shard
+from evalsuite.produce import TextToImage, manifest_entries, materialise, missing_by_shard
 from evalsuite.samples.identity import device_factors, sample_identity
 from evalsuite.samples.store import SampleStore, encode_png
 
+
+
+def generate_samples(gen, ps: PromptSet, store: SampleStore, run_seed: int, batch: int):
+    """The text-to-image producer through the one materialise loop."""
+    return materialise(TextToImage(gen, ps, run_seed, store.factors), [p.id for p in ps],
+                       store, batch)
 
 class TextSeedGenerator:
     """Pixels from a hash of (text, seed): any change of either changes the image."""
@@ -59,10 +65,10 @@ def store(tmp_path):
 def test_same_ids_with_other_texts_are_generated_again_and_the_manifest_matches(store):
     gen = TextSeedGenerator()
     first = generate_samples(gen, prompts("a cat", "a dog", "a fox", "an owl"), store, 7, 2)
-    assert first.generated == 4
+    assert first.made == 4
     new = prompts("a red car", "a blue bus", "a fox", "a green tram")  # 00003 is unchanged
     second = generate_samples(gen, new, store, 7, 2)
-    assert second.generated == 3 and second.reused == 1
+    assert second.made == 3 and second.reused == 1
     # every PNG carries the identity of the new prompt, and so does the manifest
     doc = json.loads((store.dir / "manifest.json").read_text())
     for row, p in zip(doc["images"], new):
@@ -78,7 +84,7 @@ def test_same_ids_with_other_texts_are_generated_again_and_the_manifest_matches(
 def test_another_seed_is_another_sample(store):
     ps = prompts("a cat", "a dog")
     generate_samples(TextSeedGenerator(), ps, store, 1, 2)
-    assert generate_samples(TextSeedGenerator(), ps, store, 2, 2).generated == 2
+    assert generate_samples(TextSeedGenerator(), ps, store, 2, 2).made == 2
 
 
 @pytest.mark.parametrize("damage", ["swap", "edit", "no_record", "foreign_record"])
@@ -100,11 +106,11 @@ def test_a_damaged_sample_is_generated_again_with_one_warning(store, damage, cap
         shutil.copyfile(store.path("00002"), target)
         shutil.copyfile(store.record_path("00002"), store.record_path("00001"))
     assert "00001" not in store.valid_ids(manifest_entries(ps, 7))
-    assert missing_by_shard(ps, store, 2, 1, 7) == {0: ["00001"]}
+    assert missing_by_shard(manifest_entries(ps, 7), store, 2, 1) == {0: ["00001"]}
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="evalsuite.samples.store"):
         again = generate_samples(gen, ps, store, 7, 2)
-    assert again.generated == 1 and again.reused == 3
+    assert again.made == 1 and again.reused == 3
     assert store.path("00001").read_bytes() == good  # the same bytes as the first time
     warned = [r.getMessage() for r in caplog.records if "not reused" in r.getMessage()]
     if damage == "no_record":  # a kill between PNG and record is routine: no warning
