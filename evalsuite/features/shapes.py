@@ -1,0 +1,55 @@
+"""Features of the shapes world's image encoder (``evalsuite.worlds.shapes.nets``).
+
+160 float32 features per image: the channel means of the encoder's 16x16 mid-level maps (32)
+and its 128-unit hidden layer, a feature space trained on the world (contrastively, against
+the captions), for ``fd_shapes`` and ``kid_shapes``. Images that are not 64x64 are squashed
+to 64x64 first (PIL bicubic, antialiased, on uint8); the network sees ``x / 255 - 0.5``.
+Weights: ``shapes_image_encoder`` (shipped in the package, sha256 in ``evalsuite.assets``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from evalsuite.features import resize
+from evalsuite.features.base import FeatureExtractor
+
+if TYPE_CHECKING:
+    import torch
+
+    from evalsuite.assets import ResolvedAsset
+
+IMAGE_ENCODER_ASSET = "shapes_image_encoder"
+
+
+class ShapesEncoderFeatures(FeatureExtractor):
+    """The shapes image encoder's 160-d features."""
+
+    name, version = "shapes_image_encoder", "1"
+    dims = 160
+    micro_batch = 32
+
+    def params(self) -> dict[str, Any]:
+        return {"layer": "concat(mean of 16x16 mid-level maps, 128-unit hidden layer)",
+                "dims": self.dims, "resolution": 64,
+                "resize": "squash to 64x64, PIL bicubic (antialiased) on uint8, if not 64x64",
+                "normalisation": "x/255 - 0.5", **self.resize_params()}
+
+    def required_assets(self) -> list[str]:
+        return [IMAGE_ENCODER_ASSET]
+
+    def _build(self, weights: Mapping[str, "ResolvedAsset | None"]) -> Any:
+        from evalsuite.worlds.shapes.nets import load_net
+
+        found = weights[IMAGE_ENCODER_ASSET]
+        return load_net("image_encoder", found.path if found else None).to(self.device)
+
+    def preprocess(self, image: np.ndarray) -> np.ndarray:
+        if image.shape[:2] != (64, 64):
+            image = resize.resize_square(image, "squash", 64)
+        return (image.astype(np.float32) / 255.0 - 0.5).transpose(2, 0, 1)
+
+    def _forward(self, batch: "torch.Tensor") -> "torch.Tensor":
+        return self._model.features(batch)
