@@ -45,6 +45,10 @@ def _upstream_dir(kind: str) -> list[Path]:
     if kind == "torch_hub":
         torch_home = os.environ.get("TORCH_HOME", str(home / ".cache" / "torch"))
         return [Path(torch_home) / "hub" / "checkpoints"]
+    if kind == "package":  # weights shipped inside evalsuite (the shapes world's evaluators)
+        return [Path(__file__).parent / "worlds" / "shapes" / "weights"]
+    if kind == "shapes_pipeline":  # the trained shapes pipeline's folder, shipped in the package
+        return [Path(__file__).parent / "worlds" / "shapes" / "sd_shapes"]
     if kind == "tmp":  # clean-fid downloads to a hard-coded /tmp on Linux
         return [Path("/tmp")]
     if kind == "clip_cache":  # open_clip's download_pretrained_from_url default
@@ -106,6 +110,49 @@ def _openai_clip(name: str, upstream_file: str, sha256: str, description: str) -
                  fallbacks=(f"clip_cache={upstream_file}",), description=description)
 
 
+# sha256 of the shipped files: train_log.json next to them (python -m
+# evalsuite.worlds.shapes.train_evaluators writes both).
+_SHAPES_SHA256 = {
+    "shapes_checker": "106bceb93aa6cf8094a50ff0219ae9f7b20cfa25afcbeb341980368a106b24c9",
+    "shapes_image_encoder": "bfde9df869b9c51be69eed5f27014fb53df45ede6a6f204d7c7c30832e0e3203",
+    "shapes_text_encoder": "e7fe44eee8d790879b7bc5f2914ffe848683e9c0351650fd2153d3f71ded77a6",
+}
+
+
+def _shapes_evaluators() -> list[Asset]:
+    """The shapes world's evaluator networks, shipped in the package (no download)."""
+    what = {"shapes_checker": "106bceb93aa6cf8094a50ff0219ae9f7b20cfa25afcbeb341980368a106b24c9",
+            "shapes_image_encoder": "bfde9df869b9c51be69eed5f27014fb53df45ede6a6f204d7c7c30832e0e3203",
+            "shapes_text_encoder": "e7fe44eee8d790879b7bc5f2914ffe848683e9c0351650fd2153d3f71ded77a6"}
+    return [Asset(name, f"{name}.safetensors",
+                  "shipped inside the evalsuite package (evalsuite/worlds/shapes/weights/); "
+                  "rebuild with python -m evalsuite.worlds.shapes.train_evaluators",
+                  sha256=digest, fallbacks=("package",),
+                  description=f"shapes world {what[name]}")
+            for name, digest in _SHAPES_SHA256.items()]
+
+
+# sha256 of the shipped shapes pipeline's weight files (its train_log.json lists them too;
+# python -m evalsuite.worlds.shapes.train_pipeline writes both).
+_SHAPES_PIPELINE_SHA256 = {
+    "unet": "TODO",
+    "vae": "TODO",
+    "text_encoder": "TODO",
+}
+
+
+def _shapes_pipeline() -> list[Asset]:
+    """The trained shapes pipeline's weights (model=shapes), shipped in the package."""
+    from evalsuite.worlds.shapes.pipeline import WEIGHT_FILES
+
+    return [Asset(f"shapes_pipeline_{c}", f"shapes_pipeline_{c}.safetensors",
+                  "shipped inside the evalsuite package (evalsuite/worlds/shapes/sd_shapes/); "
+                  "rebuild with python -m evalsuite.worlds.shapes.train_pipeline",
+                  sha256=digest, fallbacks=(f"shapes_pipeline={WEIGHT_FILES[c]}",),
+                  description=f"shapes world trained pipeline, {c}; model=shapes")
+            for c, digest in _SHAPES_PIPELINE_SHA256.items()]
+
+
 ASSETS: dict[str, Asset] = {
     a.name: a
     for a in [
@@ -135,6 +182,8 @@ ASSETS: dict[str, Asset] = {
         _openai_clip("open_clip_vit_l14_336_openai", "ViT-L-14-336px.pt",
                      "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
                      "OpenAI CLIP ViT-L/14@336 (TorchScript); cmmd"),
+        *_shapes_evaluators(),
+        *_shapes_pipeline(),
     ]
 }
 

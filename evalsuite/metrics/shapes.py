@@ -100,6 +100,9 @@ class _ShapesTextImage(TextImageMetric):
         return _at_64(images)
 
     def _weights_record(self) -> dict[str, Any]:
+        """One file: its record; several: asset name -> record (as feature extractors do)."""
+        if len(self._weights) == 1:
+            return next(iter(self._weights.values()))
         return dict(self._weights)
 
 

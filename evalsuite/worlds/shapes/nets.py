@@ -4,9 +4,9 @@ Three small networks, each in its own safetensors file (``weights/``):
 - ``AttributeChecker``: a CNN reading, for each of the five positions, whether an object is
   there and its shape, colour and size (65 logits: per slot 1+4 shape-or-empty, 6 colour,
   2 size);
-- ``ImageEncoder``: a CNN whose 160 features (32 mid-level channel means and a 128-unit
-  hidden layer) are the Frechet/KID feature space, and whose 64-d projection is the image
-  tower of the contrastive pair;
+- ``ImageEncoder``: a CNN whose 64-d projection is the image tower of the contrastive pair;
+  that projection (not normalised) and the 32 channel means of its 16x16 mid-level maps are
+  the 96-d Frechet/KID feature space (``fd_features``);
 - ``TextEncoder``: a 2-layer transformer over caption words, the text tower.
 
 Inputs: uint8 64x64 RGB images -> float in [0, 1], channels first, minus 0.5.
@@ -36,6 +36,7 @@ SIZE_CLASSES: tuple[str, ...] = tuple(SIZES)
 PER_SLOT = len(SHAPE_CLASSES) + len(COLOUR_CLASSES) + len(SIZE_CLASSES)
 EMBED_DIM = 64
 FEATURE_DIM = 160
+FD_DIM = EMBED_DIM + 32
 MAX_TOKENS = 16
 VOCAB: tuple[str, ...] = (
     "<pad>", "<unk>", ",", "a", "picture", "of", "on", "the", "at", "in", "left", "right",
@@ -107,6 +108,17 @@ class ImageEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.features(x))
+
+    def fd_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The 96-d distribution-metric features: the embedding and the mid-level means.
+
+        The embedding separates this world's scene distributions (a collapsed one is 5-10x
+        farther than another split); the mid-level means add sensitivity to blur and noise.
+        """
+        low = self.low(x)
+        means = low.mean(dim=(2, 3))
+        return torch.cat([self.proj(torch.cat([means, self.hidden(self.high(low))], dim=1)),
+                          means], dim=1)
 
 
 class TextEncoder(nn.Module):

@@ -145,8 +145,8 @@ def validate(checker: torch.nn.Module, image_net: torch.nn.Module, text_net: tor
     return {"n": n, "checker": acc["overall"], "clip": clip}
 
 
-def train_all(out_dir: Path, seed: int = 0, n_train: int = 12000, checker_steps: int = 1500,
-              clip_steps: int = 1500, batch: int = 128, n_val: int = 1000) -> dict[str, Any]:
+def train_all(out_dir: Path, seed: int = 0, n_train: int = 16000, checker_steps: int = 1600,
+              clip_steps: int = 1200, batch: int = 96, n_val: int = 1000) -> dict[str, Any]:
     """Train the three networks, validate, write weights and ``train_log.json`` to ``out_dir``."""
     t0, c0 = time.time(), time.process_time()
     items = split_items("train", n_train, seed)
@@ -175,10 +175,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where the weights go")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (part of determinism)")
-    p.add_argument("--n-train", type=int, default=12000, help="rendered train images")
-    p.add_argument("--checker-steps", type=int, default=1500)
-    p.add_argument("--clip-steps", type=int, default=1500)
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--n-train", type=int, default=16000, help="rendered train images")
+    p.add_argument("--checker-steps", type=int, default=1600)
+    p.add_argument("--clip-steps", type=int, default=1200)
+    p.add_argument("--batch", type=int, default=96)
     p.add_argument("--n-val", type=int, default=1000)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
