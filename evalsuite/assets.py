@@ -113,17 +113,17 @@ def _openai_clip(name: str, upstream_file: str, sha256: str, description: str) -
 # sha256 of the shipped files: train_log.json next to them (python -m
 # evalsuite.worlds.shapes.train_evaluators writes both).
 _SHAPES_SHA256 = {
-    "shapes_checker": "106bceb93aa6cf8094a50ff0219ae9f7b20cfa25afcbeb341980368a106b24c9",
-    "shapes_image_encoder": "bfde9df869b9c51be69eed5f27014fb53df45ede6a6f204d7c7c30832e0e3203",
-    "shapes_text_encoder": "e7fe44eee8d790879b7bc5f2914ffe848683e9c0351650fd2153d3f71ded77a6",
+    "shapes_checker": "f89413dabc1a62b9ff11aed2a0489ca79a01067dc3219f4b877a44610fb3d4c4",
+    "shapes_image_encoder": "b95541c914c8a7d474459c30436a64174d860b8c6d032d2f136820eeae4ea63d",
+    "shapes_text_encoder": "2a8b796191ab47fa0783d2fa131ff82513c612d59e0e5a6a9da1862b4e0fecbe",
 }
 
 
 def _shapes_evaluators() -> list[Asset]:
     """The shapes world's evaluator networks, shipped in the package (no download)."""
-    what = {"shapes_checker": "106bceb93aa6cf8094a50ff0219ae9f7b20cfa25afcbeb341980368a106b24c9",
-            "shapes_image_encoder": "bfde9df869b9c51be69eed5f27014fb53df45ede6a6f204d7c7c30832e0e3203",
-            "shapes_text_encoder": "e7fe44eee8d790879b7bc5f2914ffe848683e9c0351650fd2153d3f71ded77a6"}
+    what = {"shapes_checker": "f89413dabc1a62b9ff11aed2a0489ca79a01067dc3219f4b877a44610fb3d4c4",
+            "shapes_image_encoder": "b95541c914c8a7d474459c30436a64174d860b8c6d032d2f136820eeae4ea63d",
+            "shapes_text_encoder": "2a8b796191ab47fa0783d2fa131ff82513c612d59e0e5a6a9da1862b4e0fecbe"}
     return [Asset(name, f"{name}.safetensors",
                   "shipped inside the evalsuite package (evalsuite/worlds/shapes/weights/); "
                   "rebuild with python -m evalsuite.worlds.shapes.train_evaluators",

@@ -136,10 +136,7 @@ class ShapesAttributeAccuracy(_ShapesTextImage):
         except EvalsuiteError as e:
             raise EvalsuiteError(f"{self.name} scores prompts of the shapes world "
                                  f"(dataset=shapes) only: {e}") from e
-        import torch
-
-        with torch.inference_mode():
-            self._found.extend(read_images(self._nets[CHECKER_ASSET], images))
+        self._found.extend(read_images(self._nets[CHECKER_ASSET], images))
         self._truths.extend(truths)
 
     def compute(self) -> MetricResult:

@@ -147,12 +147,16 @@ NETS: dict[str, type[nn.Module]] = {
 
 
 def save_net(net: nn.Module, kind: str, path: str | Path, meta: dict[str, Any]) -> Path:
-    """Write ``net``'s state dict as safetensors (atomically) with ``kind`` and ``meta``."""
+    """Write ``net``'s state dict as safetensors (atomically) with ``kind`` and ``meta``.
+
+    The metadata is one JSON string under one key: safetensors keeps metadata in a hash map
+    whose order varies between calls, so several keys would make the bytes irreproducible.
+    """
     from safetensors.torch import save
 
     tensors = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
-    data = save(tensors, metadata={"kind": kind, "meta": json.dumps(meta, sort_keys=True)})
-    return atomic_write_bytes(path, data)
+    info = json.dumps({"kind": kind, **meta}, sort_keys=True)
+    return atomic_write_bytes(path, save(tensors, metadata={"evalsuite": info}))
 
 
 def load_net(kind: str, path: str | Path | None) -> nn.Module:
@@ -165,9 +169,11 @@ def load_net(kind: str, path: str | Path | None) -> nn.Module:
         net = NETS[kind]()
     if path is not None:
         with safe_open(str(path), "pt") as f:
-            found = (f.metadata() or {}).get("kind")
-        if found != kind:
-            raise EvalsuiteError(f"{path} holds a shapes {found!r} network, not {kind!r}")
+            info = json.loads((f.metadata() or {}).get("evalsuite", "{}"))
+        if info.get("kind") != kind:
+            raise EvalsuiteError(f"{path} holds a shapes {info.get('kind')!r} network, not "
+                                 f"{kind!r}; the shapes evaluators' files are in "
+                                 "evalsuite/worlds/shapes/weights/")
         net.load_state_dict(load_file(str(path)), strict=True)
     return net.eval()
 

@@ -81,8 +81,8 @@ def _loop(name: str, params: list[torch.nn.Parameter], steps: int, lr: float,
         loss.backward()
         opt.step()
         if step % 10 == 0 or step == steps - 1:
-            log.append([step, round(float(loss), 5)])
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            log.append([step, round(loss.item(), 5)])
+            bar.set_postfix(loss=f"{loss.item():.4f}")
     return log
 
 
