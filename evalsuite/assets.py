@@ -121,9 +121,9 @@ _SHAPES_SHA256 = {
 
 def _shapes_evaluators() -> list[Asset]:
     """The shapes world's evaluator networks, shipped in the package (no download)."""
-    what = {"shapes_checker": "f89413dabc1a62b9ff11aed2a0489ca79a01067dc3219f4b877a44610fb3d4c4",
-            "shapes_image_encoder": "b95541c914c8a7d474459c30436a64174d860b8c6d032d2f136820eeae4ea63d",
-            "shapes_text_encoder": "2a8b796191ab47fa0783d2fa131ff82513c612d59e0e5a6a9da1862b4e0fecbe"}
+    what = {"shapes_checker": "attribute checker; shapes_attr_acc",
+            "shapes_image_encoder": "image encoder; fd_shapes, kid_shapes, shapes_clip_score",
+            "shapes_text_encoder": "text encoder; shapes_clip_score"}
     return [Asset(name, f"{name}.safetensors",
                   "shipped inside the evalsuite package (evalsuite/worlds/shapes/weights/); "
                   "rebuild with python -m evalsuite.worlds.shapes.train_evaluators",

@@ -121,3 +121,15 @@ def test_clip_analogue_prefers_matched_prompts(tmp_path, val_and_test):
     metric.update(images, captions[::-1])
     assert matched > metric.compute().value + 0.2
     assert abs(matched - r["matched"]) < 1e-5
+
+
+def test_registry_digests_are_the_training_logs():
+    import json
+    from importlib import resources
+
+    weights = resources.files("evalsuite.worlds.shapes") / "weights"
+    log = json.loads((weights / "train_log.json").read_text())
+    for fname, digest in log["sha256"].items():
+        assert assets.get(fname.removesuffix(".safetensors")).sha256 == digest
+    for kind, acc in log["val"]["checker"].items():
+        assert acc["accuracy"] >= 0.98, (kind, acc)  # the training log's own val numbers
