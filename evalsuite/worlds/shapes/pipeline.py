@@ -164,6 +164,13 @@ def weight_sha256(folder: str | os.PathLike) -> dict[str, str]:
     return {c: sha256_file(Path(folder) / rel) for c, rel in WEIGHT_FILES.items()}
 
 
+def _make_readable(folder: Path) -> None:
+    """mkdtemp makes a private folder (and some writers private files); a shipped pipeline is
+    read by everyone, as files written by evalsuite.io are."""
+    for p in [folder, *folder.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+
+
 def save_pipeline(components: dict[str, Any], out: str | os.PathLike,
                   extra_files: dict[str, bytes] | None = None) -> Path:
     """Write ``components`` as a diffusers folder with ``save_pretrained``, atomically.
@@ -187,6 +194,7 @@ def save_pipeline(components: dict[str, Any], out: str | os.PathLike,
         pipe.save_pretrained(tmp, safe_serialization=True)
         for name, data in (extra_files or {}).items():
             (tmp / name).write_bytes(data)
+        _make_readable(tmp)
         if out.exists():
             shutil.rmtree(old, ignore_errors=True)
             os.replace(out, old)
