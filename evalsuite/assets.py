@@ -45,6 +45,10 @@ def _upstream_dir(kind: str) -> list[Path]:
     if kind == "torch_hub":
         torch_home = os.environ.get("TORCH_HOME", str(home / ".cache" / "torch"))
         return [Path(torch_home) / "hub" / "checkpoints"]
+    if kind == "package":  # weights shipped inside evalsuite (the shapes world's evaluators)
+        return [Path(__file__).parent / "worlds" / "shapes" / "weights"]
+    if kind == "shapes_pipeline":  # the trained shapes pipeline's folder, shipped in the package
+        return [Path(__file__).parent / "worlds" / "shapes" / "sd_shapes"]
     if kind == "tmp":  # clean-fid downloads to a hard-coded /tmp on Linux
         return [Path("/tmp")]
     if kind == "clip_cache":  # open_clip's download_pretrained_from_url default
@@ -106,6 +110,49 @@ def _openai_clip(name: str, upstream_file: str, sha256: str, description: str) -
                  fallbacks=(f"clip_cache={upstream_file}",), description=description)
 
 
+# sha256 of the shipped files: train_log.json next to them (python -m
+# evalsuite.worlds.shapes.train_evaluators writes both).
+_SHAPES_SHA256 = {
+    "shapes_checker": "f89413dabc1a62b9ff11aed2a0489ca79a01067dc3219f4b877a44610fb3d4c4",
+    "shapes_image_encoder": "b95541c914c8a7d474459c30436a64174d860b8c6d032d2f136820eeae4ea63d",
+    "shapes_text_encoder": "2a8b796191ab47fa0783d2fa131ff82513c612d59e0e5a6a9da1862b4e0fecbe",
+}
+
+
+def _shapes_evaluators() -> list[Asset]:
+    """The shapes world's evaluator networks, shipped in the package (no download)."""
+    what = {"shapes_checker": "attribute checker; shapes_attr_acc",
+            "shapes_image_encoder": "image encoder; fd_shapes, kid_shapes, shapes_clip_score",
+            "shapes_text_encoder": "text encoder; shapes_clip_score"}
+    return [Asset(name, f"{name}.safetensors",
+                  "shipped inside the evalsuite package (evalsuite/worlds/shapes/weights/); "
+                  "rebuild with python -m evalsuite.worlds.shapes.train_evaluators",
+                  sha256=digest, fallbacks=("package",),
+                  description=f"shapes world {what[name]}")
+            for name, digest in _SHAPES_SHA256.items()]
+
+
+# sha256 of the shipped shapes pipeline's weight files (its train_log.json lists them too;
+# python -m evalsuite.worlds.shapes.train_pipeline writes both).
+_SHAPES_PIPELINE_SHA256 = {
+    "unet": "TODO",
+    "vae": "TODO",
+    "text_encoder": "TODO",
+}
+
+
+def _shapes_pipeline() -> list[Asset]:
+    """The trained shapes pipeline's weights (model=shapes), shipped in the package."""
+    from evalsuite.worlds.shapes.pipeline import WEIGHT_FILES
+
+    return [Asset(f"shapes_pipeline_{c}", f"shapes_pipeline_{c}.safetensors",
+                  "shipped inside the evalsuite package (evalsuite/worlds/shapes/sd_shapes/); "
+                  "rebuild with python -m evalsuite.worlds.shapes.train_pipeline",
+                  sha256=digest, fallbacks=(f"shapes_pipeline={WEIGHT_FILES[c]}",),
+                  description=f"shapes world trained pipeline, {c}; model=shapes")
+            for c, digest in _SHAPES_PIPELINE_SHA256.items()]
+
+
 ASSETS: dict[str, Asset] = {
     a.name: a
     for a in [
@@ -135,6 +182,8 @@ ASSETS: dict[str, Asset] = {
         _openai_clip("open_clip_vit_l14_336_openai", "ViT-L-14-336px.pt",
                      "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
                      "OpenAI CLIP ViT-L/14@336 (TorchScript); cmmd"),
+        *_shapes_evaluators(),
+        *_shapes_pipeline(),
     ]
 }
 

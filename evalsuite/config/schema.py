@@ -83,6 +83,15 @@ class CocoDatasetConfig(DatasetConfig):
 
 
 @dataclass
+class ShapesDatasetConfig(DatasetConfig):
+    """The shapes world's prompts: the first n items of a split (evalsuite/worlds/shapes)."""
+
+    split: str = "test"  # train | val | test
+    n: int = 64
+    seed: int = 0
+
+
+@dataclass
 class ReferenceConfig:
     """A reference image set for the metrics that compare against real images.
 
@@ -107,6 +116,15 @@ class CocoReferenceConfig(ReferenceConfig):
     n: Optional[int] = None  # subset=prompts: the dataset's n (same seed -> the same images)
     seed: int = 0  # subset=prompts: the dataset's seed
     resize: str = "center_crop"  # squash | center_crop (then resize) | none
+
+
+@dataclass
+class ShapesReferenceConfig(ReferenceConfig):
+    """Renders of the shapes prompt set's items (same split, n and seed as the dataset)."""
+
+    split: str = "test"
+    n: Optional[int] = 64  # None (a dataset without n): 64
+    seed: int = 0
 
 
 @dataclass
@@ -300,6 +318,8 @@ def register_configs() -> None:
     cs.store(group="dataset", name="coco_dataset_schema", node=CocoDatasetConfig)
     cs.store(group="reference", name="reference_schema", node=ReferenceConfig)
     cs.store(group="reference", name="coco_reference_schema", node=CocoReferenceConfig)
+    cs.store(group="dataset", name="shapes_dataset_schema", node=ShapesDatasetConfig)
+    cs.store(group="reference", name="shapes_reference_schema", node=ShapesReferenceConfig)
     cs.store(group="protocol", name="protocol_schema", node=ProtocolConfig)
     cs.store(group="metrics", name="metrics_schema", node=MetricsConfig)
     cs.store(group="paths", name="paths_schema", node=PathsConfig)

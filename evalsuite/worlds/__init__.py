@@ -1,0 +1,1 @@
+"""Procedurally generated worlds where the truth is known (see ``evalsuite.worlds.shapes``)."""

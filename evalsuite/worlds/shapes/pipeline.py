@@ -1,0 +1,205 @@
+"""The shapes pipeline: a small Stable-Diffusion-shaped text-to-image model trained on the world.
+
+Same component types and UNet block layout as SD v1.5 and the tiny model (three
+cross-attention down stages and a plain one, a cross-attention mid block, a plain up stage and
+three cross-attention ones, two resnets per down stage), so every ablation, preset, study and
+the block-sensitivity study applies to it. Differences from the tiny model, chosen so it can
+learn the world on a CPU:
+
+* the VAE downsamples 8x as SD's does, but into 16 latent channels (SD3's count, not SD
+  v1.5's 4), so a 64 px image is a 16 x 8 x 8 latent that still says a small object's shape;
+* the UNet is a little wider and uses two attention heads, and everything is trained
+  (``python -m evalsuite.worlds.shapes.train_pipeline``).
+
+The trained pipeline ships inside the package (``sd_shapes/``, written by ``save_pretrained``)
+and is loaded the way SD v1.5 is: ``ModelSource(path=...)`` -> ``from_pretrained`` with local
+files only and strict loading. ``model=shapes`` points ``model.path`` at it with a
+``pkg://`` path, which :func:`resolve_pkg_path` turns into a file system path (also inside an
+installed wheel).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from evalsuite.errors import ConfigError, MissingAssetError
+from evalsuite.io import sha256_file
+
+PKG_SCHEME = "pkg://"
+#: model.path of the shipped pipeline (conf/model/shapes.yaml).
+SHIPPED_PATH = "pkg://evalsuite.worlds.shapes/sd_shapes"
+#: Weight files of the shipped pipeline, relative to its folder: their sha256 is in the asset
+#: registry (evalsuite.assets, names ``shapes_pipeline_<component>``).
+WEIGHT_FILES: dict[str, str] = {
+    "unet": "unet/diffusion_pytorch_model.safetensors",
+    "vae": "vae/diffusion_pytorch_model.safetensors",
+    "text_encoder": "text_encoder/model.safetensors",
+}
+
+SHAPES_UNET_CONFIG: dict[str, Any] = {
+    "sample_size": 8,
+    "in_channels": 16,
+    "out_channels": 16,
+    "layers_per_block": 2,
+    "block_out_channels": (48, 64, 64, 64),
+    "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+    "mid_block_type": "UNetMidBlock2DCrossAttn",
+    "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    # Legacy diffusers name: the number of heads, as in SD v1.5. Two, not tiny's four: with
+    # 8-wide heads CPU flash attention takes a third of a training step; 24/32-wide, far less.
+    "attention_head_dim": 2,
+    "cross_attention_dim": 32,
+    "norm_num_groups": 8,
+}
+
+SHAPES_VAE_CONFIG: dict[str, Any] = {
+    "in_channels": 3,
+    "out_channels": 3,
+    # 16 latent channels (as SD3/FLUX), not SD v1.5's 4: with SD's 8x downsampling a small
+    # object covers about 2x2 latent cells, and 4 numbers per cell cannot say its shape.
+    "latent_channels": 16,
+    "block_out_channels": (16, 32, 64, 64),  # 4 blocks -> 8x downsampling, as in SD
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+    "layers_per_block": 1,
+    "norm_num_groups": 8,
+    "sample_size": 64,
+}
+
+SHAPES_TEXT_CONFIG: dict[str, Any] = {
+    "vocab_size": 49408,  # CLIP's BPE vocabulary, so SD's tokenizer works unchanged
+    "hidden_size": 32,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "max_position_embeddings": 77,
+    "projection_dim": 32,
+    "bos_token_id": 49406,
+    "eos_token_id": 49407,
+    "pad_token_id": 49407,
+}
+
+#: Sampler the shipped pipeline is meant to be run with (conf/model/shapes.yaml documents it).
+SAMPLER_DEFAULTS: dict[str, Any] = {"scheduler": "ddim", "steps": 20, "guidance_scale": 4.0}
+
+
+def build_shapes_components(init_seed: int = 0) -> dict[str, Any]:
+    """The untrained shapes pipeline: fixed-seed initialisation of every component.
+
+    This is both the starting point of training and the random-init baseline the trained
+    pipeline is compared against. Each component gets its own seed inside a forked RNG.
+    """
+    import torch
+    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from evalsuite.models.tiny import SD_SCHEDULER_CONFIG
+    from evalsuite.models.tokenizer import build_clip_tokenizer
+
+    components: dict[str, Any] = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        components["unet"] = UNet2DConditionModel(**SHAPES_UNET_CONFIG)
+        torch.manual_seed(init_seed + 1)
+        components["vae"] = AutoencoderKL(**SHAPES_VAE_CONFIG)
+        torch.manual_seed(init_seed + 2)
+        components["text_encoder"] = CLIPTextModel(CLIPTextConfig(**SHAPES_TEXT_CONFIG))
+    components["tokenizer"] = build_clip_tokenizer()
+    # SD v1.5's own scheduler config (PNDM as shipped); sampler.scheduler picks DDIM etc.
+    components["scheduler"] = PNDMScheduler.from_config(SD_SCHEDULER_CONFIG)
+    for name in ("unet", "vae", "text_encoder"):
+        components[name].eval()
+    return components
+
+
+def resolve_pkg_path(path: str) -> str:
+    """``pkg://<package>/<relative path>`` -> that file system path; other paths unchanged.
+
+    Uses ``importlib.resources``, so it finds data installed inside a wheel as well as in a
+    source checkout. Raises ``ConfigError`` for an unknown package.
+    """
+    if not path.startswith(PKG_SCHEME):
+        return path
+    package, _, rel = path[len(PKG_SCHEME):].partition("/")
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError as e:
+        raise ConfigError(f"model.path={path}: package {package!r} is not importable; a pkg:// "
+                          "path names an installed Python package and a folder inside it") from e
+    return str(Path(str(root)) / rel)
+
+
+def shipped_pipeline_dir() -> Path:
+    """The shipped trained pipeline's folder; ``MissingAssetError`` if it is not installed."""
+    folder = Path(resolve_pkg_path(SHIPPED_PATH))
+    if not (folder / "model_index.json").is_file():
+        raise MissingAssetError(
+            f"the trained shapes pipeline is missing from {folder} (it ships inside the "
+            "evalsuite package). Reinstall evalsuite, or retrain it with "
+            f"`python -m evalsuite.worlds.shapes.train_pipeline --out {folder}`.")
+    return folder
+
+
+def shapes_model_source(name: str = "shapes", arch: str | None = None,
+                        path: str | None = SHIPPED_PATH, init_seed: int = 0,
+                        resolution: int = 64) -> Any:
+    """A ``ModelSource`` whose ``path`` may be a ``pkg://`` path (conf/model/shapes.yaml).
+
+    Everything else is the ordinary pretrained path: the folder is loaded with
+    ``StableDiffusionPipeline.from_pretrained(local_files_only=True)``.
+    """
+    from evalsuite.models.sources import ModelSource
+
+    return ModelSource(name=name, arch=arch, path=resolve_pkg_path(path) if path else None,
+                       init_seed=init_seed, resolution=resolution)
+
+
+def weight_sha256(folder: str | os.PathLike) -> dict[str, str]:
+    """sha256 of each weight file of a pipeline folder, keyed by component."""
+    return {c: sha256_file(Path(folder) / rel) for c, rel in WEIGHT_FILES.items()}
+
+
+def _make_readable(folder: Path) -> None:
+    """mkdtemp makes a private folder (and some writers private files); a shipped pipeline is
+    read by everyone, as files written by evalsuite.io are."""
+    for p in [folder, *folder.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+
+
+def save_pipeline(components: dict[str, Any], out: str | os.PathLike,
+                  extra_files: dict[str, bytes] | None = None) -> Path:
+    """Write ``components`` as a diffusers folder with ``save_pretrained``, atomically.
+
+    ``extra_files`` (name -> bytes) are written beside ``model_index.json`` (training log,
+    loss curves).
+    The pipeline is written to a temporary folder beside ``out`` and renamed over it, so a
+    reader never sees a half-written pipeline (an older one is replaced only when complete).
+    """
+    from diffusers import StableDiffusionPipeline
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".tmp-{out.name}-"))
+    old = out.parent / f".old-{out.name}"
+    try:
+        pipe = StableDiffusionPipeline(**{k: components[k] for k in
+                                          ("unet", "vae", "text_encoder", "tokenizer", "scheduler")},
+                                       safety_checker=None, feature_extractor=None,
+                                       requires_safety_checker=False)
+        pipe.save_pretrained(tmp, safe_serialization=True)
+        for name, data in (extra_files or {}).items():
+            (tmp / name).write_bytes(data)
+        _make_readable(tmp)
+        if out.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return out
