@@ -15,6 +15,20 @@ import nonet  # noqa: E402,F401  (side effect: sockets blocked)
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = str(ROOT / "conf")  # the same folder evalsuite.commands.CONF_DIR points at
 
+# The default world (conf/config.yaml) is the trained shapes world. Tests that need a model but
+# no meaning use the tiny world (a random pipeline built in memory, the demo prompts); a test
+# that chooses `world=` itself keeps its choice.
+TINY_WORLD = "world=tiny"
+
+
+def in_tiny_world(overrides) -> list[str]:
+    """``overrides`` with ``world=tiny`` first, unless they choose a world themselves."""
+    overrides = list(overrides)
+    if any(o.split("=", 1)[0].lstrip("+~") == "world" for o in overrides):
+        return overrides
+    return [TINY_WORLD, *overrides]
+
+
 # Small but complete settings for end-to-end runs on 2 CPU cores.
 FAST = ["dataset.limit=6", "sampler.steps=2", "sampler.batch_size=4", "metrics=pixel"]
 
@@ -31,9 +45,9 @@ def compose(tmp_path):
         register_configs()
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            return hydra_compose("config", overrides=[f"paths.results_dir={tmp_path}/results",
-                                                      f"paths.assets_dir={tmp_path}/assets",
-                                                      *overrides])
+            return hydra_compose("config", overrides=in_tiny_world(
+                [f"paths.results_dir={tmp_path}/results", f"paths.assets_dir={tmp_path}/assets",
+                 *overrides]))
 
     return _compose
 
@@ -43,6 +57,8 @@ def run_cli(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 
     code = ("import sys; sys.path.insert(0, %r); import nonet; "
             "from evalsuite.cli import main; sys.argv = ['evalsuite'] + sys.argv[1:]; main()"
             % str(Path(__file__).parent))
+    if args and args[0] in ("run", "study", "stats"):  # the commands that compose a run config
+        args = [args[0], *in_tiny_world(args[1:])]
     full_env = {**os.environ, "EVALSUITE_ASSETS": str(cwd / "assets"), **(env or {})}
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)

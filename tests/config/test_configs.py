@@ -16,8 +16,32 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
 
 
-def test_default_config_composes_and_resolves(compose):
-    cfg = compose()
+def test_the_default_world_is_the_trained_shapes_world():
+    """`evalsuite run` with no override evaluates the shapes world (conf/world/shapes.yaml)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from evalsuite.config import register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", return_hydra_config=True)
+    choices = cfg.hydra.runtime.choices
+    assert {g: choices[g] for g in ("world", "model", "dataset", "reference", "sampler",
+                                    "metrics")} == {g: "shapes" for g in ("world", "model",
+                                                    "dataset", "reference", "sampler", "metrics")}
+    assert cfg.model.path.startswith("pkg://") and cfg.sampler.scheduler == "ddim"
+
+
+def test_a_command_line_group_or_protocol_overrides_the_world(compose):
+    cfg = compose("world=shapes", "model=tiny", "protocol=bk_sdm_coco30k")
+    assert cfg.model.name == "tiny" and cfg.dataset.name.startswith("coco2014")
+    assert cfg.sampler.steps == 25 and cfg.protocol.name == "bk_sdm_coco30k"
+
+
+def test_tiny_world_composes_and_resolves(compose):
+    cfg = compose()  # conftest: world=tiny
     assert cfg.model.name == "tiny" and cfg.dataset.name == "demo"
     assert dict(cfg.ablation) == {}
     assert cfg.reference.resolution == cfg.model.resolution  # interpolated

@@ -175,7 +175,7 @@ def test_the_cfg_sweep_protocol_sweeps_1_to_10_5_in_steps_of_half():
     compose_preset("custom")  # registers the schemas
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=["protocol=snapfusion_coco6k_cfg_sweep"],
+        cfg = compose("config", overrides=["world=tiny", "protocol=snapfusion_coco6k_cfg_sweep"],
                       return_hydra_config=True)
     (param, values), = cfg.hydra.sweeper.params.items()
     sweep = OverridesParser.create().parse_overrides([f"{param}={values}"])[0]

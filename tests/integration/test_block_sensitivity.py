@@ -36,7 +36,7 @@ def compose_study(tmp_path):
         register_study_configs()
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            return compose("study", overrides=[f"paths.results_dir={tmp_path}/results",
+            return compose("study", overrides=["world=tiny", f"paths.results_dir={tmp_path}/results",
                                                f"paths.assets_dir={tmp_path}/assets", *overrides])
 
     return _compose

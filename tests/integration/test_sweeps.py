@@ -27,7 +27,7 @@ def compose_study(study: str, overrides: list[str]):
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(STUDIES_DIR), version_base="1.3"):
-        return compose(study, overrides=[f"hydra.searchpath=[file://{CONF_DIR}]", *overrides],
+        return compose(study, overrides=[f"hydra.searchpath=[file://{CONF_DIR}]", "world=tiny", *overrides],
                        return_hydra_config=True)
 
 

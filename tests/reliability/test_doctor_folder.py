@@ -46,7 +46,7 @@ def pristine(tmp_path_factory):
         register_configs()
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            return compose("config", overrides=[f"paths.results_dir={results}",
+            return compose("config", overrides=["world=tiny", f"paths.results_dir={results}",
                                                 f"paths.assets_dir={tmp}/assets", *RUN])
 
     recs = [run(cfg(tmp / "results")) for _ in range(3)]

@@ -129,7 +129,7 @@ def first_run(tmp_path_factory):
         register_configs()
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            return compose("config", overrides=[f"paths.results_dir={tmp}/results",
+            return compose("config", overrides=["world=tiny", f"paths.results_dir={tmp}/results",
                                                 f"paths.assets_dir={tmp}/assets", *RUN])
 
     return tmp / "results", cfg, run(cfg())

@@ -197,7 +197,7 @@ def test_stats_command_exports_through_the_run_cache(compose, tmp_path, caplog):
 
     compose()  # registers the run schemas (the stats schema: importing export_stats above)
     GlobalHydra.instance().clear()
-    overrides = ["metrics=fid_legacy", "metrics.items.fid_legacy.dims=64",
+    overrides = ["world=tiny", "metrics=fid_legacy", "metrics.items.fid_legacy.dims=64",
                  "~metrics.items.clip_score", "+metrics.items.kid_legacy._target_="
                  "evalsuite.metrics.kid.LegacyKID", "metrics.allow_random_weights=true",
                  "model.resolution=16", f"paths.results_dir={tmp_path}/results",

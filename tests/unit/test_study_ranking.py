@@ -122,7 +122,7 @@ def test_variant_config_hashes_like_the_same_evalsuite_run(tmp_path):
 
     register_configs()
     register_study_configs()
-    common = [f"paths.results_dir={tmp_path}", "sampler.steps=3", "metrics=pixel"]
+    common = ["world=tiny", f"paths.results_dir={tmp_path}", "sampler.steps=3", "metrics=pixel"]
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         study = compose("study", overrides=[*common, "study.prompts=5"])
