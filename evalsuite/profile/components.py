@@ -6,8 +6,8 @@ ViT-L/14's text model and SD's AutoencoderKL); the tiny model uses its in-memory
 ``model.path`` folder its ``text_encoder/config.json`` and ``vae/config.json`` (a missing one
 leaves that component out of the profile).
 
-Derived on this machine (meta device, 512x512 images, 77 tokens, batch 1), as in SnapFusion's
-Table 1 (which counts MACs; FLOPs = 2 x MACs):
+Derived on this machine (meta device, 512x512 images, 77 tokens, batch 1; SnapFusion's Table 1
+gives 123M and 50M parameters for the text encoder and the decoder):
 
     component                          params        GFLOPs
     text encoder (CLIP ViT-L/14 text)  123,060,480      13.3
