@@ -156,3 +156,15 @@ def test_cli_refuses_an_unknown_format_and_writes_nothing(tmp_path):
     proc = _cli(["profile.format=yaml"], tmp_path)
     assert proc.returncode == 2 and "profile.format='yaml'" in proc.stderr
     assert proc.stdout == "" and not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_readme_pipeline_table_has_every_preset():
+    from evalsuite.models.presets import PRESETS
+    from evalsuite.profile.table import pipeline_table
+
+    table = pipeline_table()
+    assert "| sd15 | 123.1M / 13.3 | 859.5M / 803.3 | 49.5M / 2514.5 | 34.2M / 1116.7 | 42.70 |" in table
+    assert all(f"| {name} |" in table for name in PRESETS)
+    readme = (ROOT / "README.md").read_text()
+    assert all(line in readme for line in table.splitlines())
