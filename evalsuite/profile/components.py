@@ -170,3 +170,17 @@ def profile_vae(config: dict[str, Any], batch: int, resolution: int) -> dict[str
     post, quant = getattr(vae, "post_quant_conv", None), getattr(vae, "quant_conv", None)
     return {"vae_decoder": _summary(_params(vae.decoder, post), dec),
             "vae_encoder": _summary(_params(vae.encoder, quant), enc)}
+
+
+def component_figures(arch: str, resolution: int = 512) -> dict[str, dict[str, float]]:
+    """{"text_encoder" | "vae_decoder" | "vae_encoder": {"params", "gflops"}} of a named model
+    (a preset or ``tiny``), batch 1, 77 tokens: the cells of SnapFusion Table 1's rows."""
+    configs = component_configs(arch, None)
+    out: dict[str, dict[str, float]] = {}
+    if configs.text_encoder is not None:
+        te = profile_text_encoder(configs.text_encoder, 1, configs.text_encoder["max_position_embeddings"])
+        out["text_encoder"] = {"params": te["params"], "gflops": te["flops"] / 1e9}
+    if configs.vae is not None:
+        for name, part in profile_vae(configs.vae, 1, resolution).items():
+            out[name] = {"params": part["params"], "gflops": part["flops"] / 1e9}
+    return out

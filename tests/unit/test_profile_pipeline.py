@@ -16,6 +16,7 @@ from evalsuite.profile.components import (
     SD15_TEXT_CONFIG,
     SD15_VAE_CONFIG,
     component_configs,
+    component_figures,
     profile_text_encoder,
     profile_vae,
 )
@@ -55,6 +56,13 @@ def test_sd15_vae_decoder_and_encoder_with_their_quant_convs():
     assert dec["params"] / 1e6 == pytest.approx(50, abs=1)
     # Batch scales every count linearly.
     assert profile_vae(SD15_VAE_CONFIG, batch=2, resolution=512)["vae_decoder"]["flops"] == 2 * dec["flops"]
+
+
+def test_component_figures_fill_snapfusion_table1_rows():
+    figures = component_figures("bk_sdm_small")  # every preset keeps SD v1.5's text encoder and VAE
+    assert figures["text_encoder"] == {"params": 123_060_480, "gflops": 13_298_503_680 / 1e9}
+    assert figures["vae_decoder"] == {"params": 49_490_199, "gflops": 2_514_518_933_504 / 1e9}
+    assert figures["vae_encoder"]["params"] == 34_163_664
 
 
 def test_pipeline_calls_follow_diffusers_cfg_rule():
