@@ -97,3 +97,28 @@ def test_bad_parameters_and_too_few_images_are_refused():
     metric.update(_features(7, 50), real=True)
     with pytest.raises(EvalsuiteError, match="at least 6 generated"):
         metric.compute()
+
+
+@pytest.mark.slow
+def test_run_with_metrics_prdc_shares_one_inception_pass_with_fid(tmp_path):
+    """``evalsuite run metrics=prdc`` (tiny model, random Inception weights): one feature
+    pass per image set serves FID and all four k-NN metrics (~60 s on 2 cores)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "evalsuite.cli", "run", "metrics=prdc",
+                           "metrics.allow_random_weights=true", "threads=1"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("features to compute: samples:") == 1
+    record = json.loads(next((tmp_path / "results" / "records").glob("*.json")).read_text())
+    metrics = record["metrics"]
+    assert {"fid_clean", "precision", "recall", "density", "coverage"} <= set(metrics)
+    at3, at5 = metrics["precision"]["settings"]["values_at_k"], metrics["coverage"]["settings"]["values_at_k"]
+    assert metrics["recall"]["value"] == at3["recall"] and metrics["density"]["value"] == at5["density"]
+    assert all(0.0 <= metrics[m]["value"] <= 1.0 for m in ("precision", "recall", "coverage"))
