@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -21,10 +22,14 @@ from omegaconf import DictConfig, OmegaConf
 from evalsuite.commands import CONF_DIR, hydra_choices, report_errors
 from evalsuite.errors import EvalsuiteError
 
+if TYPE_CHECKING:
+    from evalsuite.profile.document import ProfileRequest
+
 log = logging.getLogger("evalsuite")
 
 
-def _request(cfg: DictConfig):  # -> ProfileRequest (imported late: fast --help)
+def _request(cfg: DictConfig) -> "ProfileRequest":
+    """The profile request from ``model.*``, ``profile.*`` and ``sampler.*`` (format checked)."""
     from evalsuite.profile.document import FORMATS, ProfileRequest
 
     pc = cfg.profile

@@ -45,7 +45,8 @@ def pipeline_cost(components: dict[str, dict[str, Any] | None], steps: int,
     called = {n: c for n, c in known.items() if calls[n]}
     if called and all("latency" in c for c in called.values()):
         out["latency_ms"] = sum(calls[n] * c["latency"]["median_ms"] for n, c in called.items())
-        out["latency_note"] = "sum of each component's median latency x its calls (no scheduler, no I/O)"
+        out["latency_note"] = ("sum of each component's median latency x its calls at profile.batch (CFG's "
+                               "doubled UNet batch counted as two calls; no scheduler, no I/O)")
     return out
 
 
