@@ -198,8 +198,11 @@ class ProfileConfig:
 
     batch: int = 1
     text_len: int = 77
-    latency: bool = False  # also time a CPU forward pass with random weights
+    latency: bool = False  # also time each component's forward on ``device`` (random weights)
     repeats: int = 5
+    format: str = "table"  # table | json (one JSON document on stdout; logs on stderr)
+    steps: Optional[int] = None  # whole-pipeline cost: denoising steps (None: sampler.steps)
+    guidance_scale: Optional[float] = None  # > 1: CFG, two UNet calls a step (None: sampler's)
 
 
 @dataclass

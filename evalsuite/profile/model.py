@@ -41,34 +41,34 @@ def unet_architecture(arch: str | None, path: str | None) -> tuple[dict[str, Any
 
 def profile_unet(base_config: dict[str, Any], specs: Sequence[Any], sample_size: int,
                  batch: int = 1, text_len: int = 77, latency: bool = False,
-                 repeats: int = 5) -> dict[str, Any]:
-    """Params and FLOPs (meta device) of base_config + specs; CPU latency if asked."""
+                 repeats: int = 5, device: str = "cpu") -> dict[str, Any]:
+    """Params and FLOPs (meta device), total and per block, of base_config + specs.
+
+    ``latency``: also time one forward on ``device`` with random weights (seed 0).
+    """
     import torch
 
     from evalsuite.ablations import build_ablated_unet, spec_to_dict
     from evalsuite.profile.flops import count_flops
-    from evalsuite.profile.latency import measure_latency
-    from evalsuite.profile.params import count_parameters
+    from evalsuite.profile.params import count_parameters, parameters_by_block
+    from evalsuite.profile.pipeline import seeded, time_call
 
     unet = build_ablated_unet(base_config, list(specs), device="meta")
-    flops = count_flops(unet, sample_size=sample_size, batch=batch, text_len=text_len,
-                        by_block=False)
+    flops = count_flops(unet, sample_size=sample_size, batch=batch, text_len=text_len)
     out: dict[str, Any] = {
         "version": VERSION,
         "ablations": [spec_to_dict(s) for s in specs],
-        "unet_params": count_parameters(unet),
+        "unet_params": count_parameters(unet), "params_by_block": parameters_by_block(unet),
         "flops": flops.total_flops, "macs": flops.macs, "flops_by_kind": flops.by_kind,
+        "flops_by_block": flops.by_block,
         "attention_share": flops.attention_share, "flops_counted": flops.counted,
         "inputs": {"latent": sample_size, "batch": batch, "text_len": text_len},
     }
     if latency:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            real = build_ablated_unet(base_config, list(specs), device="cpu").eval()
+        real = seeded(lambda d: build_ablated_unet(base_config, list(specs), device=d).eval(), device)
         dim = real.config.cross_attention_dim
-        x = torch.randn(batch, real.config.in_channels, sample_size, sample_size)
-        ctx = torch.randn(batch, text_len, dim if isinstance(dim, int) else dim[0])
-        t = torch.full((batch,), 999, dtype=torch.long)
-        rep = measure_latency(real, (x, t, ctx), warmup=1, repeats=repeats)
-        out["latency"] = rep.to_dict()
+        x = torch.randn(batch, real.config.in_channels, sample_size, sample_size, device=device)
+        ctx = torch.randn(batch, text_len, dim if isinstance(dim, int) else dim[0], device=device)
+        t = torch.full((batch,), 999, dtype=torch.long, device=device)
+        out["latency"] = time_call(lambda: real(x, t, encoder_hidden_states=ctx), device, repeats)
     return out
