@@ -29,7 +29,7 @@ from evalsuite.results.render import TABLE_CSS, html_page, to_html, write_table
 from evalsuite.results.settings import ReportSettings, root_settings
 from evalsuite.results.store import ResultStore, matches
 from evalsuite.results.tabledef import ColumnDef, TableDef, plain
-from evalsuite.results.tables import build_named_table
+from evalsuite.results.tables import build_named_tables
 
 REPORT_NAME = "report.html"
 
@@ -99,15 +99,17 @@ def _tables_section(store: ResultStore, settings: Any, conf_dir: str, results: P
     parts = ['<h2 id="tables">Tables</h2>']
     for name in settings.tables:
         try:
-            table, tdef = build_named_table(store, name, conf_dir, where)
+            tables, tdef = build_named_tables(store, name, conf_dir, where)
         except EvalsuiteError as e:  # one bad definition must not cost the whole report
             parts.append(f'<p class="note">Table {html.escape(name)}: {html.escape(str(e))}</p>')
             continue
-        write_table(table, results / "tables", ["md", "csv", "tex", "html"], tdef.show_ci)
-        parts.append(to_html(table, tdef.show_ci))
-        links = " · ".join(f'<a href="{_rel(results / "tables" / f"{name}.{ext}", results)}">{ext}</a>'
-                           for ext in ("md", "csv", "tex", "html"))
-        parts.append(f'<p class="note">Also as {links}.</p>')
+        for table in tables:  # a section per protocol, then per-category tables
+            write_table(table, results / "tables", ["md", "csv", "tex", "html"], tdef.show_ci)
+            parts.append(to_html(table, tdef.show_ci))
+            links = " · ".join(
+                f'<a href="{_rel(results / "tables" / f"{table.name}.{ext}", results)}">{ext}</a>'
+                for ext in ("md", "csv", "tex", "html"))
+            parts.append(f'<p class="note">Also as {links}.</p>')
     return "".join(parts)
 
 
