@@ -84,7 +84,8 @@ def category_table(rows: Sequence[Row], metric: str, key: str, name: str, title:
         if row.variant is not None:
             notes.add(f"{row.label} = {row.variant.spec}.")
     body = [[cells[i] for _, cells in columns] for i in range(len(cats) + 1)]
-    return Table(name, title, [c for c, _ in columns], body, notes.render(), sorted(notes.records))
+    return Table(name, title, [c for c, _ in columns], body, notes.render(),
+                 sorted(notes.records), notes.folds())
 
 
 def category_tables(store: ResultStore, tdef: TableDef, name: str) -> list[Table]:

@@ -299,7 +299,8 @@ def assemble(name: str, tdef: TableDef, columns: list[tuple[Column, list[Cell]]]
             present = [r for r in rows if r[idx].number is not None]
             missing = [r for r in rows if r[idx].number is None]
             rows = sorted(present, key=lambda r: r[idx].number, reverse=tdef.descending) + missing
-    return Table(name, tdef.title, [c for c, _ in columns], rows, notes.render(), sorted(notes.records))
+    return Table(name, tdef.title, [c for c, _ in columns], rows, notes.render(),
+                 sorted(notes.records), notes.folds())
 
 
 def build_tables(store: ResultStore, tdef: TableDef, name: str) -> list[Table]:

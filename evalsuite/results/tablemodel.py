@@ -60,6 +60,8 @@ class Table:
     rows: list[list[Cell]]
     footer: list[str] = field(default_factory=list)
     record_ids: list[str] = field(default_factory=list)
+    # footer line -> its one-line summary: HTML folds the line under it (<details>)
+    folds: dict[str, str] = field(default_factory=dict)
 
     def column(self, label: str) -> list[Cell]:
         """The cells of the column labelled ``label`` (top to bottom)."""
