@@ -2,7 +2,8 @@
 
 A table definition names its baseline as a row label (one row for every row) or as a
 where-mapping (``{ablations: "-"}``). With a mapping, every model has its own baseline: the
-first row of that model whose records match. A row of ``bk_sdm_small+shared_kv`` is compared
+first row of that model, with the same sampler settings (scheduler, steps, guidance
+scale...), whose records match. A row of ``bk_sdm_small+shared_kv`` is compared
 with ``bk_sdm_small``, never with ``sd15``; a model without a matching row gets no deltas.
 No row is compared with itself: the baseline row's own delta cells stay empty, and a table in
 which no row has another row to be compared with has no delta columns at all.
@@ -15,14 +16,14 @@ from typing import Any, Mapping, Sequence
 from evalsuite.io import sha256_json
 from evalsuite.results.identity import model_identity
 from evalsuite.results.record import task_of
-from evalsuite.results.store import matches
+from evalsuite.results.store import VARIANT_SAMPLER, matches
 
 Rec = Mapping[str, Any]
 
 
 def model_group(rec: Rec | None) -> str:
     """What "the same model" means for baselines: the model identity without the run's name
-    (a named rerun of the same weights is still that model). Decoder evaluations all share
+    (a named rerun of the same weights is still that model), under the same sampler settings. Decoder evaluations all share
     one group: the decoders are what is compared."""
     if rec is None:
         return "?"
@@ -30,7 +31,8 @@ def model_group(rec: Rec | None) -> str:
         return "reconstruction"
     ident = dict(model_identity(rec))
     ident.pop("name", None)
-    return sha256_json(ident)[:16]
+    sampler = rec.get("sampler") or {}  # a row at cfg 3 is compared with the baseline at cfg 3
+    return sha256_json([ident, [str(sampler.get(k)) for k in VARIANT_SAMPLER]])[:16]
 
 
 def baseline_rows(wanted: Any, labels: Sequence[str], records: Sequence[Sequence[Rec]]) -> list[int | None]:

@@ -137,7 +137,7 @@ div.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: separate; border-spacing: 0; font-size: 14px; }
 th, td { padding: 3px 10px; border-bottom: 1px solid #ddd; white-space: nowrap; }
 th:first-child, td:first-child { position: sticky; left: 0; background: #fff; z-index: 1;
-  white-space: normal; min-width: 8em; max-width: 22em; overflow-wrap: anywhere; }
+  white-space: normal; min-width: 14em; max-width: 24em; overflow-wrap: anywhere; }
 thead th { border-bottom: 2px solid #444; text-align: left; font-size: 13px; }
 ul.footer, ul.footer details { overflow-wrap: anywhere; }
 ul.footer summary { cursor: pointer; }

@@ -117,3 +117,12 @@ def test_mean_ci_and_per_category_split():
                                                                       "of": [0, 1, 0]}})
     assert list(split["a"]) == [1.0, 3.0] and np.isnan(split["b"][0])
     assert per_category({"values": [1.0]}) == {}
+
+
+def test_the_baseline_has_the_same_sampler_settings():
+    store = ResultStore([make_record(1, {"fid_clean": 20.0}, guidance=3.0),
+                         make_record(2, {"fid_clean": 18.0}, guidance=7.5),
+                         make_record(3, {"fid_clean": 25.0}, guidance=3.0, ablations=("shared_kv",)),
+                         make_record(4, {"fid_clean": 21.0}, guidance=7.5, ablations=("shared_kv",))])
+    t = build_table(store, _def(), "cfg")
+    assert t.values("Δ FID") == [None, None, 5.0, 3.0]
