@@ -69,10 +69,12 @@ class Notes:
         return out
 
     def folds(self) -> dict[str, str]:
-        """Protocol footer lines -> their one-line summaries (HTML shows the summary and
-        folds the fields under it)."""
+        """Protocol and record-id footer lines -> their one-line summaries (HTML shows the
+        summary and folds the full line under it)."""
         several = len(self.protocols) > 1
-        return {(f"Protocol P{i + 1}: " if several else "Protocol: ") + f"{p.describe()}.":
+        ids = ", ".join(sorted(self.records)) or "none"
+        folds = {f"Records ({len(self.records)}): {ids}.": f"Records: {len(self.records)} (ids)"}
+        return folds | {(f"Protocol P{i + 1}: " if several else "Protocol: ") + f"{p.describe()}.":
                 (f"Protocol P{i + 1}: " if several else "Protocol: ") + p.summary()
                 for i, p in enumerate(self.protocols.values())}
 

@@ -126,3 +126,18 @@ def test_the_baseline_has_the_same_sampler_settings():
                          make_record(4, {"fid_clean": 21.0}, guidance=7.5, ablations=("shared_kv",))])
     t = build_table(store, _def(), "cfg")
     assert t.values("Δ FID") == [None, None, 5.0, 3.0]
+
+
+def test_plot_points_that_touch_share_one_label():
+    from evalsuite.results.plots import point_labels
+
+    labels = point_labels([(1.0, 10.0), (1.0, 10.01), (2.0, 12.0), (3.0, 10.0)])
+    assert [t for t, _ in labels] == ["1,2", "3", "4"]
+
+
+def test_html_folds_the_protocol_under_a_one_line_summary():
+    t = build_table(ResultStore([make_record(1, {"fid_clean": 20.0})]), _def(), "one")
+    html = render(t, "html")
+    assert "<details><summary>Protocol: demo, 32 prompts, 64 px [" in html
+    assert "<details><summary>Records: 1 (ids)</summary>Records (1): " in html
+    assert "Protocol: dataset.name=demo" in render(t, "md")  # text formats keep the full line
