@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CONF_DIR, FAST
+from conftest import CONF_DIR, FAST, run_cli
 from evalsuite.results.render import render
+from evalsuite.results.report import write_report
 from evalsuite.results.store import ResultStore
 from evalsuite.results.tables import build_named_tables
 from evalsuite.run import run
@@ -50,3 +51,11 @@ def test_per_category_table_from_a_partiprompts_sample(compose, tmp_path):
     assert animals.value == pytest.approx(np.mean([ref[1], ref[3], ref[4]]), rel=1e-5)
     assert animals.ci[0] <= animals.value <= animals.ci[1]
     assert "±" in render(t, "md") and plain["run_id"] not in t.record_ids
+
+    # the same table from `evalsuite table` (printed, and written as files) and in the report
+    results = tmp_path / "results"
+    proc = run_cli(["table", f"paths.results_dir={results}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "psnr/baseline per category" in proc.stdout and "| Food & Beverage | 1 |" in proc.stdout
+    assert (results / "tables" / f"{t.name}.csv").is_file()
+    assert "psnr/baseline per category" in write_report(results).read_text()
