@@ -65,7 +65,12 @@ def load_coco_prompts(name: str, annotations: str, n: int | None = None, seed: i
     ids = sorted(captions, key=lambda i: (_rank(seed, i), i))
     if n is not None:
         if n < 1 or n > len(ids):
-            raise EvalsuiteError(f"dataset.n={n}, but {annotations} has {len(ids)} captioned images")
+            hint = (f" (dataset.limit={limit} only takes the first images of the dataset.n "
+                    f"chosen; for a smaller set, set dataset.n={min(limit, len(ids))} instead)"
+                    if limit is not None else
+                    f"; choose at most dataset.n={len(ids)}")
+            raise EvalsuiteError(f"dataset.n={n}, but {annotations} has {len(ids)} captioned "
+                                 f"images{hint}")
         ids = ids[:n]
     ids.sort()  # generation order: by image id, so the set reads naturally
     folder = Path(images_dir).expanduser() if images_dir else None

@@ -22,6 +22,7 @@ from evalsuite.features.passes import run_passes
 from evalsuite.features.sources import ArraySource, DerivedSource, ImageSource, StoreSource
 from evalsuite.io import JsonCache
 from evalsuite.metrics.base import DistributionMetric, Metric, TextImageMetric
+from evalsuite.evaluate.perimage import per_image_block
 from evalsuite.metrics.bootstrap import bootstrap_ci, supports_bootstrap
 from evalsuite.samples.store import SampleStore
 
@@ -65,6 +66,7 @@ def evaluate(prompts: PromptSet, store: SampleStore, metrics: Mapping[str, Calla
         other["reconstruction"] = (reconstruction.on(base), base)
     inputs = Inputs(
         samples=StoreSource(store, ids), texts={p.id: p.text for p in prompts}, reference=ref,
+        categories=prompts.categories() or None,
         paired={"baseline": StoreSource(baseline, ids)} if baseline is not None else {},
         unavailable={"baseline": "no baseline: this run applies no ablation, so it is its own "
                                  "baseline", "reconstruction": "no reference set to reconstruct"},
@@ -115,11 +117,22 @@ def evaluate_sources(inputs: Inputs, metrics: Mapping[str, Callable[[], Metric]]
             continue
         if job.pairing:
             value["pairing"] = job.pairing
+        block = per_image_block(job.metric, _fed_ids(inputs, job.pairing), inputs.categories)
+        if block is not None:
+            value["per_image"] = block
         cache.put(job.key, value)
         res.metrics[job.name] = value
     res.metrics = dict(sorted(res.metrics.items()))
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _fed_ids(inputs: Inputs, pairing: str | None) -> Sequence[str]:
+    """The ids a metric was fed, in order: the samples', or the scored images' of another
+    pairing (``Inputs.other_pairs``)."""
+    if pairing in inputs.other_pairs:
+        return list(inputs.other_pairs[pairing][0].ids)
+    return list(inputs.samples.ids)
 
 
 def _compute(metric: Metric, opts: EvalOptions) -> dict[str, Any]:

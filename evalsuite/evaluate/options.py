@@ -57,6 +57,9 @@ class Inputs:
     # scored, images they are compared with); the ``reconstruction`` pairing of a generation
     # run: the model's VAE round trips of the reference photographs vs the photographs.
     other_pairs: Mapping[str, tuple[ImageSource, ImageSource]] = field(default_factory=dict)
+    # id -> category (PartiPrompts' Category, a world's prompt meta): per-image values keep it,
+    # for per-category tables (``evaluate.perimage``).
+    categories: Mapping[str, str] | None = None
 
 
 def imports_stats(metric: Metric) -> bool:

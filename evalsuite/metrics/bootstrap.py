@@ -35,9 +35,31 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples)
 
 
-def _per_item_values(metric: Metric, counts: np.ndarray) -> np.ndarray:
+def per_item_values(metric: Metric) -> np.ndarray | None:
+    """The per-image (per-pair) values whose mean is ``metric``'s value, in the order the
+    images were fed (the source's ids); None for metrics without per-image values (FID...)."""
+    if type(metric).__name__ not in _PER_ITEM:
+        return None
     attr, transform = _PER_ITEM[type(metric).__name__]
-    v = transform(metric, np.asarray(getattr(metric, attr), dtype=np.float64))
+    return transform(metric, np.asarray(getattr(metric, attr), dtype=np.float64))
+
+
+def mean_ci(values: np.ndarray, n_resamples: int, seed: int = 0,
+            level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of the finite ``values`` and its percentile bootstrap
+    interval, resampling the values as ``bootstrap_ci`` resamples images."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    means = resample_counts(v.size, n_resamples, seed) @ v / v.size
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(v.mean()), float(lo), float(hi)
+
+
+def _per_item_values(metric: Metric, counts: np.ndarray) -> np.ndarray:
+    v = per_item_values(metric)
+    assert v is not None
     finite = np.isfinite(v)  # PSNR of identical pairs (inf) is left out of the mean
     w = counts * finite
     return (w @ np.where(finite, v, 0.0)) / np.maximum(w.sum(axis=1), 1)

@@ -183,5 +183,5 @@ def render_comparison(cmp: Comparison) -> str:
     return "\n".join([
         f"baseline:  {cmp.baseline['run_id']} ({base})",
         f"candidate: {cmp.candidate['run_id']} ({cand})",
-        f"protocol:  {cmp.protocol.describe()}", "",
+        f"protocol:  {cmp.protocol.summary()}", "",  # one line; every field is in table footers
         tabulate(rows, head, tablefmt="github", disable_numparse=True), "", outcome]) + "\n"

@@ -2,7 +2,7 @@
 
 One grid per (prompt set, run seed): every variant in it drew each prompt's image from the
 same per-prompt seed, so a difference between two columns is the variant's doing. Columns are
-the latest record of each variant, plus the shared no-ablation baseline samples of ablated
+the un-ablated baseline first, then the latest record of each variant, plus the shared no-ablation baseline samples of ablated
 runs when no record of that baseline is present. A cell whose manifest gives a different seed
 for the prompt (which would make the comparison meaningless) is left empty and says so.
 Thumbnails are embedded in the page; each links to its full-resolution PNG.
@@ -103,12 +103,16 @@ def thumbnail(path: Path, side: int) -> str:
 
 
 def _columns(records: Sequence[Rec]) -> list[tuple[str, str]]:
-    """(label, samples dir) per variant (latest record), then orphan baseline sample dirs."""
+    """(label, samples dir): the baseline samples of ablated runs that have no record of their
+    own, the un-ablated variants, then the ablated ones (each its latest record)."""
     latest: dict[tuple, Rec] = {}
     for rec in records:
         if (rec.get("samples") or {}).get("dir"):
             latest[variant_key(rec)] = rec
-    cols = [(label, rec["samples"]["dir"]) for label, rec in zip(variant_labels(list(latest)), latest.values())]
+    pairs = list(zip(variant_labels(list(latest)), latest.values()))
+    # The un-ablated baseline(s) first: every other column is read against them.
+    pairs.sort(key=lambda p: bool((p[1].get("model") or {}).get("ablations")))
+    cols = [(label, rec["samples"]["dir"]) for label, rec in pairs]
     seen = {d for _, d in cols}
     for rec in latest.values():
         base = rec.get("baseline_samples")

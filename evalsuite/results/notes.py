@@ -68,6 +68,16 @@ class Notes:
         out.append(f"Records ({len(self.records)}): {ids}.")
         return out
 
+    def folds(self) -> dict[str, str]:
+        """Protocol and record-id footer lines -> their one-line summaries (HTML shows the
+        summary and folds the full line under it)."""
+        several = len(self.protocols) > 1
+        ids = ", ".join(sorted(self.records)) or "none"
+        folds = {f"Records ({len(self.records)}): {ids}.": f"Records: {len(self.records)} (ids)"}
+        return folds | {(f"Protocol P{i + 1}: " if several else "Protocol: ") + f"{p.describe()}.":
+                (f"Protocol P{i + 1}: " if several else "Protocol: ") + p.summary()
+                for i, p in enumerate(self.protocols.values())}
+
     def _images(self) -> str:
         """Images behind the measured cells, per protocol (a protocol fixes the prompt set)."""
         if not self.measured:

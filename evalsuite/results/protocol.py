@@ -39,6 +39,18 @@ class Protocol:
         body = ", ".join(f"{k}={_short(v)}" for k, v in self.fields.items())
         return f"{self.name} ({body})" if self.name else body
 
+    def summary(self) -> str:
+        """A few words for a section title: the name, else prompt set, count and resolution."""
+        if self.name:
+            return self.name
+        f = self.fields
+        parts = [f"{f.get('dataset.name')}, {f.get('dataset.count')} prompts"]
+        if f.get("reference.name"):
+            parts.append(f"reference {f['reference.name']} ({f.get('reference.n')})")
+        if f.get("resolution"):
+            parts.append(f"{f['resolution']} px")
+        return ", ".join(parts) + f" [{self.key}]"
+
 
 def _short(value: Any) -> str:
     """Hashes shortened to 12 characters: enough to tell sets apart in a footer."""

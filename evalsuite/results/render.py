@@ -111,7 +111,7 @@ def to_html(table: Table, show_ci: bool = True) -> str:
             tip = f' title="{esc(cell.tip)}"' if cell.tip else ""
             tds.append(f'<td class="{cls}"{tip}>{esc(format_cell(cell, col, show_ci))}</td>')
         body.append("<tr>" + "".join(tds) + "</tr>")
-    foot = "".join(f"<li>{esc(x)}</li>" for x in table.footer)
+    foot = "".join(_footer_item(x, table.folds.get(x)) for x in table.footer)
     return (f'<figure class="evalsuite-table" id="table-{esc(table.name)}">'
             f"<figcaption>{esc(table.title)}</figcaption>"
             f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
@@ -119,14 +119,28 @@ def to_html(table: Table, show_ci: bool = True) -> str:
             f'<ul class="footer">{foot}</ul></figure>\n')
 
 
+def _footer_item(line: str, summary: str | None) -> str:
+    """A footer line; a long one (a protocol's every field) folded under its one-line summary."""
+    if summary is None:
+        return f"<li>{html.escape(line)}</li>"
+    return (f"<li><details><summary>{html.escape(summary)}</summary>"
+            f"{html.escape(line)}</details></li>")
+
+
 TABLE_CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 figure.evalsuite-table { margin: 1.5em 0; }
 figcaption { font-weight: 600; margin-bottom: .4em; }
-div.scroll { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 14px; }
-th, td { padding: 3px 10px; border-bottom: 1px solid #ddd; }
+figure.evalsuite-table { max-width: 100%; }
+/* A wide table scrolls inside its own box; the first column (the row label) stays put. */
+div.scroll { overflow-x: auto; max-width: 100%; }
+table { border-collapse: separate; border-spacing: 0; font-size: 14px; }
+th, td { padding: 3px 10px; border-bottom: 1px solid #ddd; white-space: nowrap; }
+th:first-child, td:first-child { position: sticky; left: 0; background: #fff; z-index: 1;
+  white-space: normal; min-width: 14em; max-width: 24em; overflow-wrap: anywhere; }
 thead th { border-bottom: 2px solid #444; text-align: left; font-size: 13px; }
+ul.footer, ul.footer details { overflow-wrap: anywhere; }
+ul.footer summary { cursor: pointer; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.mark { color: #999; text-align: center; }
 td.pos { color: #1a7f37; } td.neg { color: #b42318; }

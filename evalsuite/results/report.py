@@ -29,20 +29,23 @@ from evalsuite.results.render import TABLE_CSS, html_page, to_html, write_table
 from evalsuite.results.settings import ReportSettings, root_settings
 from evalsuite.results.store import ResultStore, matches
 from evalsuite.results.tabledef import ColumnDef, TableDef, plain
-from evalsuite.results.tables import build_named_table
+from evalsuite.results.tables import build_named_tables
 
 REPORT_NAME = "report.html"
 
 REPORT_CSS = TABLE_CSS + """
-body { max-width: 1200px; }
+body { max-width: 1200px; overflow-wrap: anywhere; }
 h1 { margin-bottom: .2em; } h2 { margin-top: 2em; border-bottom: 1px solid #ddd; }
 nav a { margin-right: 1em; }
 .meta, .note { color: #666; font-size: 13px; }
 div.plots { display: flex; flex-wrap: wrap; gap: 0 1.5em; }
-figure.plot { margin: 0; width: 560px; }
+figure.plot { margin: 0; width: 560px; max-width: 100%; }
 figure.plot img { width: 100%; border: 1px solid #eee; }
-table.grid td, table.grid th { border: none; padding: 2px; vertical-align: top; }
-table.grid th.variant { font-size: 12px; max-width: 170px; text-align: center; }
+ol.key { font-size: 12px; columns: 2; margin: .3em 0; overflow-wrap: anywhere; }
+div.grid { overflow-x: auto; max-width: 100%; }
+table.grid td, table.grid th { border: none; padding: 2px; vertical-align: top; white-space: normal; }
+table.grid th.variant { font-size: 12px; min-width: 96px; max-width: 170px; text-align: center;
+  overflow-wrap: anywhere; }
 table.grid td.prompt { font-size: 12px; max-width: 220px; padding-right: 8px; }
 table.grid img { display: block; image-rendering: pixelated; }
 .missing { color: #b42318; font-size: 11px; width: 120px; }
@@ -99,15 +102,17 @@ def _tables_section(store: ResultStore, settings: Any, conf_dir: str, results: P
     parts = ['<h2 id="tables">Tables</h2>']
     for name in settings.tables:
         try:
-            table, tdef = build_named_table(store, name, conf_dir, where)
+            tables, tdef = build_named_tables(store, name, conf_dir, where)
         except EvalsuiteError as e:  # one bad definition must not cost the whole report
             parts.append(f'<p class="note">Table {html.escape(name)}: {html.escape(str(e))}</p>')
             continue
-        write_table(table, results / "tables", ["md", "csv", "tex", "html"], tdef.show_ci)
-        parts.append(to_html(table, tdef.show_ci))
-        links = " · ".join(f'<a href="{_rel(results / "tables" / f"{name}.{ext}", results)}">{ext}</a>'
-                           for ext in ("md", "csv", "tex", "html"))
-        parts.append(f'<p class="note">Also as {links}.</p>')
+        for table in tables:  # a section per protocol, then per-category tables
+            write_table(table, results / "tables", ["md", "csv", "tex", "html"], tdef.show_ci)
+            parts.append(to_html(table, tdef.show_ci))
+            links = " · ".join(
+                f'<a href="{_rel(results / "tables" / f"{table.name}.{ext}", results)}">{ext}</a>'
+                for ext in ("md", "csv", "tex", "html"))
+            parts.append(f'<p class="note">Also as {links}.</p>')
     return "".join(parts)
 
 
@@ -148,10 +153,13 @@ def _plots_section(plots: Sequence[Plot], skipped: Sequence[str], results: Path)
     parts = ['<h2 id="plots">Plots</h2><div class="plots">']
     for p in plots:
         svg = base64.b64encode(p.svg.read_bytes()).decode("ascii")
+        key = "".join(f"<li>{html.escape(label)}</li>" for label in p.key)
         parts.append(f'<figure class="plot"><figcaption>{html.escape(p.title)}</figcaption>'
                      f'<img alt="{html.escape(p.title)}" src="data:image/svg+xml;base64,{svg}">'
-                     f'<p class="note">{html.escape(p.caption)} Files: '
-                     f'<a href="{_rel(p.png, results)}">PNG</a> · <a href="{_rel(p.svg, results)}">SVG</a></p></figure>')
+                     f'<ol class="key">{key}</ol>'
+                     f'<p class="note">{html.escape(p.caption)} Protocol: {html.escape(p.protocol)}. '
+                     f'Files: <a href="{_rel(p.png, results)}">PNG</a> · '
+                     f'<a href="{_rel(p.svg, results)}">SVG</a></p></figure>')
     parts.append("</div>")
     parts += [f'<p class="note">{html.escape(s)}</p>' for s in skipped]
     return "".join(parts)
@@ -170,6 +178,7 @@ def _grids_section(grids: Sequence[Grid]) -> str:
                 if c.thumb else f'<td class="missing">{html.escape(c.problem or "")}</td>' for c in cells)
             rows.append(f'<tr><td class="prompt"><b>{html.escape(pid)}</b> {html.escape(text)}'
                         f'<br><span class="meta">seed {seed}</span></td>{tds}</tr>')
-        parts.append(f'<h3>{html.escape(g.title)}</h3><table class="grid"><thead><tr><th></th>{head}'
-                     f'</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+        parts.append(f'<h3>{html.escape(g.title)}</h3><div class="grid"><table class="grid">'
+                     f'<thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+                     '</table></div>')
     return "".join(parts)

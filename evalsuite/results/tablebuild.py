@@ -9,8 +9,11 @@ Rules that keep a table honest:
   spec is a footnote (and the HTML tooltip);
 - a row shows its most recent record for each key; the footer names every record used, and
   lists the older records of a row that no cell uses (superseded reruns);
-- deltas are computed from unrounded values, against the baseline row's value in the same
-  column, and left empty when the baseline has no value there.
+- deltas are computed from unrounded values, against the value of the row's own baseline
+  (the baseline of the same model, ``baselines.py``) in the same column, and left empty when
+  the baseline has no value there; no row is compared with itself;
+- a value the metric marks unreliable (``reliable: false``, FID from n <= 2048 images) carries
+  a dagger, and the footer says why.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from evalsuite.results.baselines import baseline_note, baseline_rows
 from evalsuite.results.arch import arch_figures, arch_of_record, counted
 from evalsuite.results.identity import Variant, distinct_labels, variant_of
 from evalsuite.results.notes import Notes
-from evalsuite.results.protocol import CellKey, metric_identity
+from evalsuite.results.protocol import CellKey, metric_identity, protocol_of
 from evalsuite.results.store import VARIANT_SAMPLER, ResultStore, get_field, matches
 from evalsuite.results.tabledef import ColumnDef, RowDef, TableDef, plain
-from evalsuite.results.tablemodel import NOT_MEASURABLE, NOT_MEASURED, Cell, Column, Table
+from evalsuite.results.tablemodel import NOT_MEASURABLE, NOT_MEASURED, UNRELIABLE, Cell, Column, Table
 
 Rec = Mapping[str, Any]
 
@@ -115,7 +119,13 @@ def metric_cell(rec: Rec | None, metric: str, scale: float, notes: Notes) -> Cel
     m = rec["metrics"][metric]
     ci = m.get("ci")
     interval = (ci["low"] * scale, ci["high"] * scale) if ci and ci.get("low") is not None else None
-    return Cell(m["value"] * scale if m.get("value") is not None else None, interval)
+    cell = Cell(m["value"] * scale if m.get("value") is not None else None, interval)
+    settings = m.get("settings") or {}
+    if settings.get("reliable") is False:  # e.g. FID from fewer images than feature dims
+        why = settings.get("unreliable_because") or ["the metric says so"]
+        cell.flag = UNRELIABLE
+        notes.add(f"{UNRELIABLE} unreliable {metric}: " + "; ".join(map(str, why)) + ".")
+    return cell
 
 
 def split_labels(label: str, keys: Sequence[CellKey], notes: Notes) -> list[str]:
@@ -199,25 +209,16 @@ def arch_cells(col: ColumnDef, rows: Sequence[Row], notes: Notes) -> list[Cell]:
     return out
 
 
-def delta_columns(column: Column, cells: list[Cell], base: int | None, tdef: TableDef) -> list[tuple[Column, list[Cell]]]:
-    """Δ (absolute) and Δ% columns against row ``base``; empty cells when either value is
-    missing or non-finite."""
-    if base is None or not tdef.deltas:
+def delta_columns(column: Column, cells: list[Cell], bases: Sequence[int | None],
+                  tdef: TableDef) -> list[tuple[Column, list[Cell]]]:
+    """Δ (absolute) and Δ% columns, each row against its own baseline row ``bases[i]``
+    (``baselines.py``); empty cells when either value is missing or non-finite, or the row
+    has no baseline; no columns when no row has one."""
+    if all(b is None for b in bases) or not tdef.deltas:
         return []
-    ref = cells[base].number
     out = []
     for kind in tdef.deltas:
-        vals = []
-        for c in cells:
-            # A non-finite side (PSNR of identical images is inf) has no meaningful difference.
-            if (ref is None or c.number is None or not math.isfinite(ref)
-                    or not math.isfinite(c.number) or (kind == "pct" and ref == 0)):
-                vals.append(Cell())
-            else:
-                d = c.number - ref
-                if kind == "abs" and isinstance(c.value, int) and isinstance(cells[base].value, int):
-                    d = int(c.value - cells[base].value)  # counts stay exact integers
-                vals.append(Cell(d if kind == "abs" else 100.0 * d / abs(ref)))
+        vals = [_delta(c, cells[b] if b is not None else None, kind) for c, b in zip(cells, bases)]
         if kind == "abs":
             out.append((Column(f"Δ {column.label}", column.digits, column.thousands, signed=True,
                                kind="delta"), vals))
@@ -227,25 +228,34 @@ def delta_columns(column: Column, cells: list[Cell], base: int | None, tdef: Tab
     return out
 
 
-def baseline_index(tdef: TableDef, rows: Sequence[Row], notes: Notes) -> int | None:
-    """Index of the baseline row (by label, or the first row with a record matching a mapping)."""
+def _delta(cell: Cell, base: Cell | None, kind: str) -> Cell:
+    ref = base.number if base is not None else None
+    # A non-finite side (PSNR of identical images is inf) has no meaningful difference.
+    if (ref is None or cell.number is None or not math.isfinite(ref)
+            or not math.isfinite(cell.number) or (kind == "pct" and ref == 0)):
+        return Cell()
+    d = cell.number - ref
+    if kind == "abs" and isinstance(cell.value, int) and isinstance(base.value, int):
+        d = int(cell.value - base.value)  # counts stay exact integers
+    return Cell(d if kind == "abs" else 100.0 * d / abs(ref))
+
+
+def baseline_indices(tdef: TableDef, rows: Sequence[Row], notes: Notes) -> list[int | None]:
+    """Each row's baseline row (``baselines.baseline_rows``), with the footer line."""
     wanted = plain(tdef.baseline)
-    if wanted is None:
-        return None
-    for i, row in enumerate(rows):
-        if (isinstance(wanted, Mapping) and any(matches(r, wanted) for r in row.records)) or \
-                row.label == wanted:
-            notes.add(f"Δ: difference to the baseline row '{row.label}'; Δ% = Δ / |baseline| × 100.")
-            return i
-    notes.add(f"No delta columns: no row matches the baseline {wanted!r}.")
-    return None
+    labels = [r.label for r in rows]
+    bases = baseline_rows(wanted, labels, [r.records for r in rows])
+    line = baseline_note(bases, labels, wanted)
+    if line:
+        notes.add(line)
+    return bases
 
 
 def build_table(store: ResultStore, tdef: TableDef, name: str) -> Table:
     """The generic table: rows x (value column [+ Δ, Δ%]) with its footer."""
     notes = Notes()
     rows = resolve_rows(store, tdef)
-    base = baseline_index(tdef, rows, notes)
+    bases = baseline_indices(tdef, rows, notes)
     columns: list[tuple[Column, list[Cell]]] = [
         (Column("variant", kind="label"),
          [Cell(r.label, tip=r.variant.spec if r.variant else None) for r in rows])]
@@ -261,7 +271,7 @@ def build_table(store: ResultStore, tdef: TableDef, name: str) -> Table:
         for column, cells in parts:
             columns.append((column, cells))
             if col.delta:
-                columns += delta_columns(column, cells, base, tdef)
+                columns += delta_columns(column, cells, bases, tdef)
     variant_notes(rows, notes)
     return assemble(name, tdef, columns, notes)
 
@@ -289,4 +299,24 @@ def assemble(name: str, tdef: TableDef, columns: list[tuple[Column, list[Cell]]]
             present = [r for r in rows if r[idx].number is not None]
             missing = [r for r in rows if r[idx].number is None]
             rows = sorted(present, key=lambda r: r[idx].number, reverse=tdef.descending) + missing
-    return Table(name, tdef.title, [c for c, _ in columns], rows, notes.render(), sorted(notes.records))
+    return Table(name, tdef.title, [c for c, _ in columns], rows, notes.render(),
+                 sorted(notes.records), notes.folds())
+
+
+def build_tables(store: ResultStore, tdef: TableDef, name: str) -> list[Table]:
+    """One table section per protocol (``protocol.py``), each built like ``build_table``
+    from that protocol's records only: values of different protocols never sit side by side.
+    A single protocol gives one table named ``name``; several give ``<name>-p1``, ``-p2``...,
+    titled with a one-line summary of their protocol."""
+    records = store.filter(plain(tdef.where))
+    by_protocol: dict[str, list[Rec]] = {}
+    for rec in records:
+        by_protocol.setdefault(protocol_of(rec).key, []).append(rec)
+    if len(by_protocol) <= 1:
+        return [build_table(store, tdef, name)]
+    out = []
+    for i, recs in enumerate(by_protocol.values()):
+        table = build_table(ResultStore(recs), tdef, f"{name}-p{i + 1}")
+        table.title = f"{tdef.title} — P{i + 1}: {protocol_of(recs[0]).summary()}"
+        out.append(table)
+    return out

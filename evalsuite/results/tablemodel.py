@@ -15,6 +15,7 @@ from typing import Any
 NOT_MEASURED = "n/m"  # evalsuite can measure it, but no matching record exists (yet)
 NOT_MEASURABLE = "n/a"  # evalsuite cannot measure it (the reason is in the footer)
 NOT_PUBLISHED = "n/p"  # the paper does not report it
+UNRELIABLE = "†"  # a value the metric itself marks unreliable (the reason is in the footer)
 MARKS = {
     NOT_MEASURED: "not measured: no matching record",
     NOT_MEASURABLE: "not measurable by evalsuite",
@@ -30,6 +31,7 @@ class Cell:
     ci: tuple[float, float] | None = None
     mark: str | None = None
     tip: str | None = None  # more about the cell (a variant's full spec): HTML tooltip
+    flag: str | None = None  # a footnote mark after the value (UNRELIABLE)
 
     @property
     def number(self) -> float | None:
@@ -58,6 +60,8 @@ class Table:
     rows: list[list[Cell]]
     footer: list[str] = field(default_factory=list)
     record_ids: list[str] = field(default_factory=list)
+    # footer line -> its one-line summary: HTML folds the line under it (<details>)
+    folds: dict[str, str] = field(default_factory=dict)
 
     def column(self, label: str) -> list[Cell]:
         """The cells of the column labelled ``label`` (top to bottom)."""
@@ -106,4 +110,4 @@ def format_cell(cell: Cell, column: Column, show_ci: bool = True) -> str:
     if show_ci and cell.ci is not None:
         half = (cell.ci[1] - cell.ci[0]) / 2
         text += " ± " + format_number(half, column.digits, column.thousands)
-    return text
+    return text + (cell.flag or "")

@@ -1,7 +1,7 @@
 """The runs table (one row per record, regenerated after every run) and named tables.
 
 ``write_tables`` rebuilds ``tables/runs.{csv,md}`` from ``results/records/``;
-``build_named_table`` builds a definition from ``conf/table/`` (see ``tablebuild``, ``paper``).
+``build_named_tables`` builds a definition from ``conf/table/`` (see ``tablebuild``, ``paper``).
 
 Runs table columns: run id and time, the variant (``identity.py``: a label that differs
 between any two different variants), the config choice of each group, the sampler settings
@@ -131,17 +131,20 @@ def write_tables(results_dir: str | os.PathLike) -> dict[str, Path]:
     return out
 
 
-def build_named_table(store: "ResultStore", name: str, conf_dir: str | os.PathLike,
-                      where: dict[str, Any] | None = None) -> tuple["Table", "TableDef"]:
+def build_named_tables(store: "ResultStore", name: str, conf_dir: str | os.PathLike,
+                       where: dict[str, Any] | None = None) -> tuple[list["Table"], "TableDef"]:
     """Build table definition ``name`` (``conf/table/<name>.yaml``), with extra ``where`` filters.
 
     A definition with ``paper:`` becomes a paper table (theirs, ours, difference); any other
-    a table of our variants.
+    one table of our variants per protocol (``tablebuild.build_tables``), then the
+    per-category tables of those records that hold per-category values (``categories.py``).
     """
+    from evalsuite.results.categories import category_tables
     from evalsuite.results.paper import build_paper_table
-    from evalsuite.results.tablebuild import build_table
+    from evalsuite.results.tablebuild import build_tables
     from evalsuite.results.tabledef import load_table_def
 
     tdef = load_table_def(name, conf_dir, {"where": where} if where else None)
-    table = build_paper_table(store, tdef, name) if tdef.paper else build_table(store, tdef, name)
-    return table, tdef
+    if tdef.paper:
+        return [build_paper_table(store, tdef, name)], tdef
+    return build_tables(store, tdef, name) + category_tables(store, tdef, name), tdef

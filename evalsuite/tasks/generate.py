@@ -161,6 +161,7 @@ class GenerateTask:
         ref = self.reference
         inputs = Inputs(
             samples=StoreSource(self.store, ids), texts={p.id: p.text for p in self.prompts},
+            categories=self.prompts.categories() or None,
             reference=ArraySource.from_reference(ref) if has_images(ref) else None,
             paired=paired, unavailable=self._unavailable(),
             other_pairs=self.round_trip.pairs() if self.round_trip is not None else {},

@@ -49,7 +49,7 @@ def test_variants_table_from_records_with_extra_filter(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("variant,psnr/baseline,Δ psnr/baseline,Δ% psnr/baseline,UNet params")
-    assert lines[1:3] == ["tiny,20.00,0.00,0.0,3000000,0,0.0",
+    assert lines[1:3] == ["tiny,20.00,,,3000000,,",  # the baseline: never compared with itself
                           "tiny+shared_kv,25.00,5.00,25.0,2900000,-100000,-3.3"]  # CSV: plain numbers
     bad = run_cli(["table", "name=nope", f"paths.results_dir={results}"], tmp_path)
     assert bad.returncode == 2 and "no table definition 'nope'" in bad.stderr and "bk_sdm" in bad.stderr

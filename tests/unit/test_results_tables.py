@@ -36,13 +36,14 @@ def test_values_deltas_and_rounding():
     t = build_table(_variants(), _def(), "abl")
     assert t.values("variant") == ["tiny", "tiny+shared_kv", "tiny+ffn_ratio"]
     assert t.values("FID") == [22.0, 24.125, 18.5]  # the latest record of each variant
-    assert t.values("Δ FID") == [0.0, pytest.approx(2.125), pytest.approx(-3.5)]
-    assert t.values("Δ% FID") == [0.0, pytest.approx(9.6590909), pytest.approx(-15.909091)]
-    assert t.values("Δ params") == [0, -100_000, -100_000]
+    # the baseline row is never compared with itself: its delta cells are empty
+    assert t.values("Δ FID") == [None, pytest.approx(2.125), pytest.approx(-3.5)]
+    assert t.values("Δ% FID") == [None, pytest.approx(9.6590909), pytest.approx(-15.909091)]
+    assert t.values("Δ params") == [None, -100_000, -100_000]
     md = render(t, "md")
     # half-up rounding from the decimal value: 24.125 -> 24.13, 2.125 -> +2.13, 9.659% -> +9.7%
     assert "| tiny+shared_kv | 24.13 | +2.13 | +9.7% | 0.288 | -0.018 | -5.7% | 2,900,000 | -100,000 | -3.3% |" in md
-    assert "| tiny | 22.00 | 0.00 | 0.0% | 0.305 | 0.000 | 0.0% | 3,000,000 | 0 | 0.0% |" in md
+    assert "| tiny | 22.00 |  |  | 0.305 |  |  | 3,000,000 |  |  |" in md
 
 
 def test_no_delta_against_or_from_an_infinite_value():
@@ -70,7 +71,7 @@ def test_sorting_and_row_definitions():
     t = build_table(_variants(), tdef, "sorted")
     assert t.values("variant") == ["ffn", "base", "never run"]  # ascending FID, unmeasured last
     assert t.values("FID") == [18.5, 22.0, "n/m"]
-    assert t.values("Δ FID")[:2] == [pytest.approx(-3.5), 0.0] and t.values("Δ FID")[2] is None
+    assert t.values("Δ FID") == [pytest.approx(-3.5), None, None]
 
 
 def test_mixed_protocols_and_metric_versions_never_share_a_column():
@@ -106,7 +107,7 @@ def test_every_format_carries_the_footer(tmp_path):
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
     assert r"tiny+shared\_kv & 24.13 & +2.13 & +9.7\%" in tex
     df = pd.read_csv(io.StringIO(render(t, "csv")), comment="#")
-    assert list(df["FID"]) == [22.0, 24.13, 18.5] and list(df["Δ% FID"]) == [0.0, 9.7, -15.9]
+    assert list(df["FID"]) == [22.0, 24.13, 18.5] and list(df["Δ% FID"])[1:] == [9.7, -15.9]
     html = render(t, "html")
     assert html.startswith("<!doctype html>") and "<td class=\"num\">24.13</td>" in html
 
@@ -122,7 +123,7 @@ def test_confidence_intervals_are_shown_and_exported():
 def test_auto_table_lists_every_metric_and_the_parameter_count():
     t = build_table(_variants(), load_table_def("variants", CONF_DIR), "variants")
     assert [c.label for c in t.columns if c.kind == "value"] == ["clip_score", "fid_clean", "UNet params"]
-    assert t.values("Δ UNet params") == [0, -100_000, -100_000]
+    assert t.values("Δ UNet params") == [None, -100_000, -100_000]
 
 
 def test_bad_definitions_fail_naming_the_problem(tmp_path):
