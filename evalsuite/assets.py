@@ -135,9 +135,9 @@ def _shapes_evaluators() -> list[Asset]:
 # sha256 of the shipped shapes pipeline's weight files (its train_log.json lists them too;
 # python -m evalsuite.worlds.shapes.train_pipeline writes both).
 _SHAPES_PIPELINE_SHA256 = {
-    "unet": "TODO",
-    "vae": "TODO",
-    "text_encoder": "TODO",
+    "unet": "81e13dd98bbed54ec1eed5f1fec48b946cf98598384474dff45081348256a65f",
+    "vae": "8308b331ba9871bca40e6ce62aecdc44c7fc656df9885ffeda417b7b521c8968",
+    "text_encoder": "d073f8935952a8842c63d407088c4284304d0fdb01cb5ded4ca7ad05c785365a",
 }
 
 

@@ -31,11 +31,15 @@ class TrainConfig:
     kl_weight: float = 1e-4  # per latent element, against per-pixel reconstruction losses
     object_weight: float = 10.0  # reconstruction weight of object pixels (background: 1)
     unet_steps: int = 2400
-    unet_batch: int = 32
+    unet_batch: int = 16
     unet_lr: float = 1e-3
     text_lr: float = 1e-3
     warmup: int = 100
     cfg_dropout: float = 0.1  # empty prompt, for classifier-free guidance
+    # v-prediction (as SD 2.x): its loss weighs the clean image by snr + 1, where epsilon
+    # prediction weighs it by snr, which at low SNR (where colour and position are decided)
+    # is near zero; with epsilon the short run learned clean shapes that ignored the prompt.
+    prediction_type: str = "v_prediction"
     min_snr_gamma: float = 5.0  # Min-SNR loss weighting (Hang et al. 2023)
     ema_decay: float = 0.995
     grad_clip: float = 1.0
@@ -156,9 +160,10 @@ def set_scaling_factor(vae: Any, latent_means: torch.Tensor) -> float:
     return vae.config.scaling_factor
 
 
-def _min_snr_weights(alphas_cumprod: torch.Tensor, t: torch.Tensor, gamma: float) -> torch.Tensor:
+def _min_snr_weights(alphas_cumprod: torch.Tensor, t: torch.Tensor, gamma: float,
+                     prediction_type: str) -> torch.Tensor:
     snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
-    return torch.clamp(snr, max=gamma) / snr  # epsilon prediction
+    return torch.clamp(snr, max=gamma) / (snr if prediction_type == "epsilon" else snr + 1)
 
 
 class EMA:
@@ -196,7 +201,7 @@ def train_unet(unet: torch.nn.Module, text_encoder: torch.nn.Module, latents: tu
                scale: float, data: TrainData, cfg: TrainConfig,
                on_checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0
                ) -> dict[str, Any]:
-    """Train UNet and text encoder jointly on epsilon prediction with SD's noise schedule.
+    """Train UNet and text encoder jointly (``cfg.prediction_type``) on SD's noise schedule.
 
     ``latents``: posterior (means, stds) of ``data.images``; each step draws a fresh posterior
     sample, as SD's training does. Ends with the EMA weights loaded into both models.
@@ -231,9 +236,10 @@ def train_unet(unet: torch.nn.Module, text_encoder: torch.nn.Module, latents: tu
             t = torch.randint(0, len(acp), (cfg.unet_batch,), generator=gen)
             a = acp[t].view(-1, 1, 1, 1)
             noisy = a.sqrt() * z + (1 - a).sqrt() * noise
+            target = noise if cfg.prediction_type == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * z
             pred = unet(noisy, t, text_encoder(ids)[0]).sample
-            per_sample = (pred - noise).pow(2).mean(dim=(1, 2, 3))
-            loss = (per_sample * _min_snr_weights(acp, t, cfg.min_snr_gamma)).mean()
+            per_sample = (pred - target).pow(2).mean(dim=(1, 2, 3))
+            loss = (per_sample * _min_snr_weights(acp, t, cfg.min_snr_gamma, cfg.prediction_type)).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)

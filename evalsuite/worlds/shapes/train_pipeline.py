@@ -109,6 +109,8 @@ def train(cfg: TrainConfig, threads: int, out: Path | None,
     torch.manual_seed(cfg.seed)
     start, cpu0 = time.perf_counter(), time.process_time()
     components = build_shapes_components(init_seed=cfg.seed)
+    sched = components["scheduler"]  # the saved scheduler says what the UNet predicts
+    components["scheduler"] = type(sched).from_config(sched.config, prediction_type=cfg.prediction_type)
     data = build_data(cfg.n_train, cfg.seed, components["tokenizer"])
     log: dict[str, Any] = {"config": dataclasses.asdict(cfg), "threads": threads,
                            "architecture": {"unet": SHAPES_UNET_CONFIG, "vae": SHAPES_VAE_CONFIG,

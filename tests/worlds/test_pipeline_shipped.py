@@ -1,0 +1,129 @@
+"""The shipped shapes pipeline: loaded the way SD v1.5 is (offline), its weights are the ones
+the asset registry names, every ablation in conf/ablation applies to its UNet, and sampling
+is deterministic and follows the prompt."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import hydra
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+from safetensors.torch import load_file
+
+from evalsuite import assets
+from evalsuite.ablations import apply_ablations, load_ablated_unet
+from evalsuite.config.build import build
+from evalsuite.errors import ConfigError
+from evalsuite.models.generator import DiffusersGenerator
+from evalsuite.worlds.shapes.pipeline import (
+    SAMPLER_DEFAULTS,
+    SHIPPED_PATH,
+    WEIGHT_FILES,
+    resolve_pkg_path,
+    shapes_model_source,
+    shipped_pipeline_dir,
+)
+from evalsuite.worlds.shapes.world import COLOURS
+from tiny_unet import one_thread  # noqa: F401  (autouse: one torch thread)
+
+ABLATION_CONF = Path(__file__).resolve().parents[2] / "conf" / "ablation"
+
+
+@pytest.fixture(scope="module")
+def components() -> dict:
+    return shapes_model_source().load()
+
+
+def sampler(**overrides) -> SimpleNamespace:
+    return SimpleNamespace(**{**SAMPLER_DEFAULTS, "negative_prompt": None, "prediction_type": None,
+                              "batch_size": 8, "dtype": "float32", **overrides})
+
+
+def test_model_shapes_resolves_to_the_shipped_folder(compose):
+    source = build(compose("model=shapes").model, "model")
+    assert source.path == shipped_pipeline_dir()
+    assert (source.path / "model_index.json").is_file()
+    assert source.identity()["weights"] == "checkpoint" and source.resolution == 64
+    assert resolve_pkg_path("/some/folder") == "/some/folder"
+    with pytest.raises(ConfigError, match="not importable"):
+        resolve_pkg_path("pkg://no_such_package_xyz/sd")
+
+
+def test_shipped_weights_are_small_and_match_the_asset_registry(tmp_path):
+    folder = shipped_pipeline_dir()
+    assert Path(resolve_pkg_path(SHIPPED_PATH)) == folder
+    total = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    assert total < 30_000_000, total
+    log = json.loads((folder / "train_log.json").read_text())
+    for component, rel in WEIGHT_FILES.items():
+        found = assets.resolve(f"shapes_pipeline_{component}", assets_dir=tmp_path / "none")
+        assert found.verified and found.path == folder / rel
+        assert found.sha256 == assets.get(f"shapes_pipeline_{component}").sha256
+        assert log["weights_sha256"][component] == found.sha256
+
+
+def test_every_weight_file_loads_completely(components):
+    """Strictness checked by value: each file's tensors are exactly the loaded module's, no key
+    missing on either side (diffusers itself only warns about a missing key)."""
+    folder = shipped_pipeline_dir()
+    for component, rel in WEIGHT_FILES.items():
+        state = load_file(str(folder / rel))
+        own = components[component].state_dict()
+        assert set(state) == set(own), component
+        assert all(torch.equal(state[k], own[k]) for k in state), component
+    strict = load_ablated_unet(folder / "unet")  # evalsuite's strict loader agrees
+    assert all(torch.equal(a, b) for a, b in zip(strict.state_dict().values(),
+                                                   components["unet"].state_dict().values()))
+
+
+def _ablation_configs() -> list[Path]:
+    return sorted(ABLATION_CONF.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", _ablation_configs(), ids=lambda p: p.stem)
+def test_every_ablation_applies_to_the_trained_unet(components, path):
+    specs = hydra.utils.instantiate(OmegaConf.load(path)[path.stem])
+    specs = list(specs) if isinstance(specs, (list, tuple)) else [specs]
+    base = components["unet"]
+    unet = apply_ablations(copy.deepcopy(base), specs).eval()
+    g = torch.Generator().manual_seed(0)
+    side, ch = base.config.sample_size, base.config.in_channels
+    x = torch.randn(2, ch, side, side, generator=g)
+    text = torch.randn(2, 77, base.config.cross_attention_dim, generator=g)
+    with torch.no_grad():
+        out = unet(x, torch.tensor([10, 900]), encoder_hidden_states=text).sample
+        ref = base(x, torch.tensor([10, 900]), encoder_hidden_states=text).sample
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    assert not torch.equal(out, ref)  # the ablation changed the network
+
+
+def test_two_step_generation_is_deterministic_per_prompt(components):
+    gen = DiffusersGenerator(components, sampler(steps=2), resolution=64)
+    texts = ["a large red circle in the centre", "a small blue square on the left"]
+    a = gen.generate(texts, [1, 2])
+    b = gen.generate(texts[::-1], [2, 1])[::-1]  # batch order does not matter
+    assert a.shape == (2, 64, 64, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a[0], a[1])
+
+
+def _nearest_colour(pixel: np.ndarray) -> str:
+    return min(COLOURS, key=lambda c: float(np.sum((np.asarray(COLOURS[c], float) - pixel) ** 2)))
+
+
+@pytest.mark.xfail(strict=True, reason="the shipped 2,400-step run has not learned the prompt yet "
+                   "(checker colour 12%, shape 13% on 64 test prompts; README 'The shapes pipeline')")
+def test_samples_have_the_prompted_colour_where_the_prompt_puts_it(components):
+    """A meaning check with the default sampler: a large object in the centre has the
+    prompted colour in the central 8x8 pixels, for every colour of the world."""
+    gen = DiffusersGenerator(components, sampler(), resolution=64)
+    texts = [f"a large {c} circle in the centre" for c in COLOURS]
+    images = gen.generate(texts, list(range(len(texts))))
+    found = [_nearest_colour(im[28:36, 28:36].reshape(-1, 3).mean(0)) for im in images]
+    assert sum(f == c for f, c in zip(found, COLOURS)) >= len(COLOURS) - 1, found
