@@ -134,6 +134,13 @@ def _shapes_evaluators() -> list[Asset]:
 
 # sha256 of the shipped shapes pipeline's weight files (its train_log.json lists them too;
 # python -m evalsuite.worlds.shapes.train_pipeline writes both).
+#: Weight files of the shipped pipeline, relative to its folder (one place for this fact: the
+#: pipeline module reads it from here).
+SHAPES_PIPELINE_FILES: dict[str, str] = {
+    "unet": "unet/diffusion_pytorch_model.safetensors",
+    "vae": "vae/diffusion_pytorch_model.safetensors",
+    "text_encoder": "text_encoder/model.safetensors",
+}
 _SHAPES_PIPELINE_SHA256 = {
     "unet": "81e13dd98bbed54ec1eed5f1fec48b946cf98598384474dff45081348256a65f",
     "vae": "8308b331ba9871bca40e6ce62aecdc44c7fc656df9885ffeda417b7b521c8968",
@@ -143,12 +150,10 @@ _SHAPES_PIPELINE_SHA256 = {
 
 def _shapes_pipeline() -> list[Asset]:
     """The trained shapes pipeline's weights (model=shapes), shipped in the package."""
-    from evalsuite.worlds.shapes.pipeline import WEIGHT_FILES
-
     return [Asset(f"shapes_pipeline_{c}", f"shapes_pipeline_{c}.safetensors",
                   "shipped inside the evalsuite package (evalsuite/worlds/shapes/sd_shapes/); "
                   "rebuild with python -m evalsuite.worlds.shapes.train_pipeline",
-                  sha256=digest, fallbacks=(f"shapes_pipeline={WEIGHT_FILES[c]}",),
+                  sha256=digest, fallbacks=(f"shapes_pipeline={SHAPES_PIPELINE_FILES[c]}",),
                   description=f"shapes world trained pipeline, {c}; model=shapes")
             for c, digest in _SHAPES_PIPELINE_SHA256.items()]
 

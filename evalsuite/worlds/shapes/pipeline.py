@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from evalsuite.assets import SHAPES_PIPELINE_FILES
 from evalsuite.errors import ConfigError, MissingAssetError
 from evalsuite.io import sha256_file
 
@@ -35,11 +36,7 @@ PKG_SCHEME = "pkg://"
 SHIPPED_PATH = "pkg://evalsuite.worlds.shapes/sd_shapes"
 #: Weight files of the shipped pipeline, relative to its folder: their sha256 is in the asset
 #: registry (evalsuite.assets, names ``shapes_pipeline_<component>``).
-WEIGHT_FILES: dict[str, str] = {
-    "unet": "unet/diffusion_pytorch_model.safetensors",
-    "vae": "vae/diffusion_pytorch_model.safetensors",
-    "text_encoder": "text_encoder/model.safetensors",
-}
+WEIGHT_FILES: dict[str, str] = SHAPES_PIPELINE_FILES
 
 SHAPES_UNET_CONFIG: dict[str, Any] = {
     "sample_size": 8,
