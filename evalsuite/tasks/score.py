@@ -70,6 +70,27 @@ def _json_prompts(p: Path, text: str, ids: list[str]) -> dict[str, str]:
     return {i: data[i] for i in ids}
 
 
+def _check_sizes(gen: FolderSource, ref: FolderSource | None, paired: bool,
+                 factories: MetricFactories) -> None:
+    """Refuse, before any metric runs, images a metric cannot take: pairs of different sizes,
+    images smaller than a metric's window (``min_side``, SSIM's)."""
+    if not paired or ref is None:
+        return  # every metric with a window (SSIM) is a paired one
+    for i in gen.ids:
+        if gen.sizes[i] != ref.sizes[i]:
+            (w, h), (rw, rh) = gen.sizes[i], ref.sizes[i]
+            raise EvalsuiteError(f"paired metrics compare images of one size, but image "
+                                 f"{i!r} is {h}x{w} in {gen.dir} and {rh}x{rw} in {ref.dir}")
+    for name, factory in factories.items():
+        need = getattr(factory(), "min_side", 0)
+        small = [(i, s) for src in (gen, ref) for i, s in src.sizes.items() if min(s) < need]
+        if small:
+            (i, (w, h)) = small[0]
+            raise EvalsuiteError(f"{name} needs images of at least {need} pixels a side, but "
+                                 f"image {i!r} is {h}x{w} (and {len(small) - 1} more are too "
+                                 f"small); use larger images, or leave {name} out of the metrics")
+
+
 def _pairing(gen: FolderSource, ref: FolderSource | None, want: bool,
              factories: MetricFactories) -> tuple[dict[str, FolderSource], dict[str, str]]:
     """The paired source (if any) and why pairing is unavailable otherwise."""
@@ -102,6 +123,7 @@ class ScoreTask:
         self.texts = load_prompts(s.prompts, self.gen.ids) if s.prompts else None
         self.paired, self.unavailable = _pairing(self.gen, self.ref, bool(s.pairs),
                                                  ctx.factories)
+        _check_sizes(self.gen, self.ref, bool(self.paired), ctx.factories)
         gen, ref, texts = self.gen, self.ref, self.texts
         self.described = {
             "gen": {"dir": str(gen.dir.resolve()), **gen.identity()},
