@@ -352,3 +352,16 @@ def test_cli_an_invalid_component_config_exits_2_and_writes_nothing(tmp_path, pi
                     f"model.path={folder}", "model.resolution=64", *FAST], cwd=tmp_path)
     _one_paragraph(proc, r"is damaged: unet/config.json is not valid JSON")
     assert not out.exists()
+
+
+def test_every_subcommand_reports_a_missing_mandatory_key_as_one_paragraph(capsys):
+    from omegaconf import OmegaConf
+
+    from evalsuite.commands import report_errors
+
+    cfg = OmegaConf.create({"stats": {"out_dir": "???"}})
+    with pytest.raises(SystemExit) as exit_:
+        report_errors(lambda c: c.stats.out_dir)(cfg)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == ("evalsuite: error: stats.out_dir is required but not set; "
+                                       "give it on the command line (stats.out_dir=<value>)\n")
