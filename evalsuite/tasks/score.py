@@ -82,13 +82,15 @@ def _check_sizes(gen: FolderSource, ref: FolderSource | None, paired: bool,
             raise EvalsuiteError(f"paired metrics compare images of one size, but image "
                                  f"{i!r} is {h}x{w} in {gen.dir} and {rh}x{rw} in {ref.dir}")
     for name, factory in factories.items():
-        need = getattr(factory(), "min_side", 0)
+        metric = factory()
+        need = getattr(metric, "min_side", 0)
         small = [(i, s) for src in (gen, ref) for i, s in src.sizes.items() if min(s) < need]
         if small:
-            (i, (w, h)) = small[0]
-            raise EvalsuiteError(f"{name} needs images of at least {need} pixels a side, but "
-                                 f"image {i!r} is {h}x{w} (and {len(small) - 1} more are too "
-                                 f"small); use larger images, or leave {name} out of the metrics")
+            (i, (w, h)), label = small[0], metric.name.upper()
+            raise EvalsuiteError(f"{name}: image {i!r} is {h}x{w} pixels, smaller than {label}'s "
+                                 f"{need}x{need} window, so {label} is undefined for it ("
+                                 f"{len(small) - 1} more are too small); use images of at least "
+                                 f"{need} pixels a side, or leave {name} out of the metrics")
 
 
 def _pairing(gen: FolderSource, ref: FolderSource | None, want: bool,

@@ -224,8 +224,8 @@ def test_a_bad_image_folder_is_refused_before_any_cache_is_written(tmp_path, res
 def test_images_smaller_than_the_ssim_window_are_refused_before_any_work(tmp_path, results):
     gen, ref = _images(tmp_path / "gen", size=4), _images(tmp_path / "ref", size=4, seed=1)
     cfg = _score_cfg(results, f"score.gen_dir={gen}", f"score.ref_dir={ref}")
-    refused(lambda: score(cfg), results, r"ssim needs images of at least 11 pixels a side, but "
-                                         r"image '00000' is 4x4")
+    refused(lambda: score(cfg), results, r"ssim: image '00000' is 4x4 pixels, smaller than "
+                                         r"SSIM's 11x11 window")
 
 
 # --- output folders checked up front ---------------------------------------------------------
@@ -365,3 +365,21 @@ def test_every_subcommand_reports_a_missing_mandatory_key_as_one_paragraph(capsy
     assert exit_.value.code == 2
     assert capsys.readouterr().err == ("evalsuite: error: stats.out_dir is required but not set; "
                                        "give it on the command line (stats.out_dir=<value>)\n")
+
+
+def test_held_writes_are_read_back_written_on_success_and_dropped_on_refusal(tmp_path):
+    from evalsuite.io import JsonCache, writes_held
+
+    cache = JsonCache(tmp_path / "cache")
+    with writes_held():
+        cache.put("k", {"v": 1})
+        assert cache.get("k") == {"v": 1}  # later checks in the block see the held value
+        assert not (tmp_path / "cache").exists()
+    assert JsonCache(tmp_path / "cache").get("k") == {"v": 1}
+    with pytest.raises(ConfigError):
+        with writes_held():
+            cache.put("k", {"v": 2})
+            cache.put("other", 3)
+            raise ConfigError("refused")
+    assert cache.get("k") == {"v": 1} and cache.get("other") is None
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["k.json"]
