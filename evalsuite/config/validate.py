@@ -71,7 +71,7 @@ def _check_ranges(cfg: DictConfig) -> None:
     for key, low, what in _AT_LEAST:
         v = _value(cfg, key)
         if v is not None and v < low:
-            raise ConfigError(f"{key}={v}: must be >= {low:g} ({what})")
+            raise ConfigError(f"{key} must be >= {low:g}, got {v} ({what})")
     index, count = _value(cfg, "shard.index"), _value(cfg, "shard.count")
     if index is not None and count is not None and index >= count:
         raise ConfigError(f"shard.index={index}, shard.count={count}: shards are numbered 0 to "

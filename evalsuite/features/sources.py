@@ -142,7 +142,7 @@ class FolderSource:
         # Headers too (milliseconds a file): a file that is no image or is cut short is
         # refused here, not after the first metric pass has filled caches.
         headers = {p: image_header(p) for p in files}
-        bad = [f"{p.name} {why}" for p, (_, why) in headers.items() if why]
+        bad = [f"{p} {why}" for p, (_, why) in headers.items() if why]
         if bad:
             raise EvalsuiteError(f"image folder {self.dir}: {'; '.join(bad[:3])}"
                                  f"{f' (and {len(bad) - 3} more)' if len(bad) > 3 else ''}; "
@@ -197,10 +197,10 @@ def image_header(path: Path) -> tuple[tuple[int, int] | None, str | None]:
         with Image.open(path) as im:
             size, fmt = im.size, im.format
     except Exception as e:  # Pillow raises many types for files that are not images
-        return None, f"is not a readable image ({type(e).__name__})"
+        return None, f"is unreadable or corrupt (not an image: {type(e).__name__})"
     if fmt == "PNG":
         with open(path, "rb") as f:
             f.seek(max(0, path.stat().st_size - 12))
             if not f.read().endswith(_PNG_END):
-                return None, "is a truncated PNG (it has no end chunk)"
+                return None, "is unreadable or corrupt (a truncated PNG: it has no end chunk)"
     return (int(size[0]), int(size[1])), None

@@ -54,10 +54,10 @@ def refused(fn, folder: Path, match: str, error: type = EvalsuiteError) -> None:
 CONFIG_CASES = [
     (["threads=-1"], r"threads=-1: give a positive number"),
     (["threads=0"], r"threads=0: give a positive number"),
-    (["metrics.batch_size=0"], r"metrics.batch_size=0: must be >= 1"),
-    (["metrics.bootstrap=-5"], r"metrics.bootstrap=-5: must be >= 0"),
-    (["sampler.batch_size=0"], r"sampler.batch_size=0: must be >= 1"),
-    (["dataset.limit=0"], r"dataset.limit=0: must be >= 1"),
+    (["metrics.batch_size=0"], r"metrics.batch_size must be >= 1, got 0"),
+    (["metrics.bootstrap=-5"], r"metrics.bootstrap must be >= 0, got -5"),
+    (["sampler.batch_size=0"], r"sampler.batch_size must be >= 1, got 0"),
+    (["dataset.limit=0"], r"dataset.limit must be >= 1, got 0"),
     (["model.resolution=100000"], r"model.resolution=100000 is above the limit of 2048 .*"
                                   r"limits.max_resolution=100000"),
     (["model.resolution=4096"], r"above the limit of 2048"),
@@ -66,8 +66,8 @@ CONFIG_CASES = [
     (["reference.resolution=100000"], r"reference.resolution=100000 is above the limit"),
     (["model.resolution=4096", "limits.max_resolution=2048"], r"above the limit of 2048"),
     (["shard.index=2", "shard.count=2"], r"shard.index=2, shard.count=2: shards are numbered 0 to 1"),
-    (["shard.count=0"], r"shard.count=0: must be >= 1"),
-    (["shard.index=-1"], r"shard.index=-1: must be >= 0"),
+    (["shard.count=0"], r"shard.count must be >= 1, got 0"),
+    (["shard.index=-1"], r"shard.index must be >= 0, got -1"),
     (["shard.merge_lease_s=0"], r"shard.merge_lease_s=0.0: .*positive"),
     (["device=foo"], r"device='foo' is not a device evalsuite runs on"),
     (["device=cuda:x"], r"device='cuda:x' is not a device"),
@@ -201,8 +201,8 @@ def _spoil(folder: Path, how: str) -> None:
         Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(target)
 
 
-FOLDER_CASES = {"truncated png": r"00001.png is a truncated PNG",
-                "text named x.png": r"00001.png is not a readable image",
+FOLDER_CASES = {"truncated png": r"00001.png is unreadable or corrupt \(a truncated PNG",
+                "text named x.png": r"00001.png is unreadable or corrupt \(not an image",
                 "folder named x.png": r"00001.png is a folder, not an image file",
                 "dangling symlink": r"00001.png is a symbolic link to .*which does not exist",
                 "smaller image": r"image '00001' is 16x16 in .* and 32x32 in"}
