@@ -36,6 +36,10 @@ def validate_config(cfg: DictConfig) -> None:
     _check_resolution(cfg)
     if "device" in cfg:
         check_device(str(cfg.device))
+    items = _value(cfg, "metrics.items") or {}
+    for name, item in items.items():  # a metric may run its extractor on its own device
+        if isinstance(item, DictConfig) and item.get("device") is not None:
+            check_device(str(item.device), key=f"metrics.items.{name}.device")
 
 
 def _check_missing(cfg: DictConfig) -> None:
@@ -98,14 +102,15 @@ def _check_resolution(cfg: DictConfig) -> None:
                               f"memory, raise the limit: limits.max_resolution={v}")
 
 
-def check_device(device: str, available: Callable[[str], int] | None = None) -> None:
+def check_device(device: str, available: Callable[[str], int] | None = None,
+                 key: str = "device") -> None:
     """Refuse a device name torch does not know or a device this machine does not have.
 
     ``available(kind)`` -> how many devices of ``kind`` exist (default: ask torch).
     """
     m = _DEVICE.match(device)
     if m is None:
-        raise ConfigError(f"device={device!r} is not a device evalsuite runs on; choose cpu, "
+        raise ConfigError(f"{key}={device!r} is not a device evalsuite runs on; choose cpu, "
                           "cuda, cuda:<n> or mps")
     kind, index = m.group(1), int(m.group(3) or 0)
     if kind == "cpu":
@@ -113,9 +118,9 @@ def check_device(device: str, available: Callable[[str], int] | None = None) -> 
     have = (available or _torch_devices)(kind)
     if index >= have:
         found = f"{have} {kind} device{'s' if have != 1 else ''}" if have else f"no {kind} device"
-        raise ConfigError(f"device={device}: this machine has {found} (torch sees "
+        raise ConfigError(f"{key}={device}: this machine has {found} (torch sees "
                           f"{'none' if not have else list(range(have))}). Run on another "
-                          "machine, or use device=cpu")
+                          f"machine, or use {key}=cpu")
 
 
 def _torch_devices(kind: str) -> int:

@@ -74,8 +74,9 @@ def _check_sizes(gen: FolderSource, ref: FolderSource | None, paired: bool,
                  factories: MetricFactories) -> None:
     """Refuse, before any metric runs, images a metric cannot take: pairs of different sizes,
     images smaller than a metric's window (``min_side``, SSIM's)."""
-    if not paired or ref is None:
-        return  # every metric with a window (SSIM) is a paired one
+    if not paired or ref is None or not any(isinstance(f(), PairedMetric)
+                                            for f in factories.values()):
+        return  # only paired metrics compare pairs, and every one with a window (SSIM) is one
     for i in gen.ids:
         if gen.sizes[i] != ref.sizes[i]:
             (w, h), (rw, rh) = gen.sizes[i], ref.sizes[i]

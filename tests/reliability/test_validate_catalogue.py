@@ -71,6 +71,7 @@ CONFIG_CASES = [
     (["shard.merge_lease_s=0"], r"shard.merge_lease_s=0.0: .*positive"),
     (["device=foo"], r"device='foo' is not a device evalsuite runs on"),
     (["device=cuda:x"], r"device='cuda:x' is not a device"),
+    (["+metrics.items.psnr.device=gpu0"], r"metrics.items.psnr.device='gpu0' is not a device"),
     (["metrics.paired_with=[foo]"], r"foo"),
 ]
 
