@@ -23,7 +23,7 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from evalsuite.errors import MissingAssetError
 from evalsuite.io import cached_sha256
@@ -316,11 +316,12 @@ def fetch(name: str, assets_dir: str | os.PathLike | None, mirror: str | None = 
         raise MissingAssetError(f"no download URL is known for {name}; {asset.url}")
     url = f"{mirror.rstrip('/')}/{asset.filename}" if mirror else asset.url
     folder = Path(assets_dir).expanduser() if assets_dir else default_assets_dir()
+    resp = _open_url(name, url, folder / asset.filename, timeout)  # first: offline writes nothing
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     h = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as resp:
+        with os.fdopen(fd, "wb") as f, resp:
             while block := resp.read(1 << 20):
                 h.update(block)
                 f.write(block)
@@ -336,3 +337,16 @@ def fetch(name: str, assets_dir: str | os.PathLike | None, mirror: str | None = 
         raise
     return folder / asset.filename
 
+
+def _open_url(name: str, url: str, dest: Path, timeout: float) -> Any:
+    """The open response for ``url``; no network (evalsuite runs offline) or an HTTP error is
+    a ``MissingAssetError`` that says where to put the file by hand."""
+    try:
+        return urllib.request.urlopen(url, timeout=timeout)
+    except (OSError, ValueError) as e:  # URLError, HTTPError, socket errors, a bad URL
+        reason = getattr(e, "reason", None) or e
+        raise MissingAssetError(f"could not download asset {name} from {url} ({reason}). "
+                                "evalsuite runs offline unless this machine can reach that "
+                                "address: download the file on a machine that can, and copy "
+                                f"it to {dest} (assets.fetch=false then finds it), or set "
+                                "assets.mirror=<base URL of a mirror you can reach>") from None

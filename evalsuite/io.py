@@ -3,11 +3,18 @@
 Every file evalsuite writes goes through here: data is written to a temporary file in the
 destination folder, flushed to disk, then renamed over (or linked to) its final name, so a
 reader never sees a half-written file, even when the writer is killed with SIGKILL.
+
+``writes_held()`` keeps every write of a block in memory and writes it only when the block
+ends without an error: the pipeline validates under it, so a refused run writes nothing (not
+even the digest caches its checks fill). A full disk or a read-only folder is an
+``EvalsuiteError`` naming the file (one paragraph, exit status 2), not a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import errno
 import fcntl
 import hashlib
 import json
@@ -16,6 +23,8 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+from evalsuite.errors import EvalsuiteError
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +54,69 @@ def _write_temp(directory: Path, data: bytes, suffix: str) -> Path:
     return Path(tmp)
 
 
+# path -> (bytes, create-only) of the writes held by ``writes_held`` (None: not holding).
+_HELD: contextvars.ContextVar[dict[Path, tuple[bytes, bool]] | None] = \
+    contextvars.ContextVar("evalsuite_held_writes", default=None)
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+@contextlib.contextmanager
+def writes_held() -> Iterator[None]:
+    """Hold the block's atomic writes in memory (reads of them see the held bytes); write them
+    all when the block ends normally, drop them when it raises: a refusal writes nothing."""
+    held: dict[Path, tuple[bytes, bool]] = {}
+    token = _HELD.set(held)
+    try:
+        yield
+    finally:
+        _HELD.reset(token)
+    for path, (data, create) in held.items():
+        if not create:
+            atomic_write_bytes(path, data)
+        elif not path.exists():
+            with contextlib.suppress(FileExistsError):
+                atomic_create_bytes(path, data)
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """A file's bytes, or the bytes a ``writes_held`` block holds for it."""
+    held = _HELD.get()
+    if held is not None and Path(path) in held:
+        return held[Path(path)][0]
+    return Path(path).read_bytes()
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """A full disk or a folder that refuses writing: one paragraph naming the file."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in _NO_SPACE:
+            raise EvalsuiteError(f"no space left on the device holding {path.parent} while "
+                                 f"writing {path.name} ({e.strerror}); the file was not "
+                                 "written and no file there is half-written. Free space, or "
+                                 "set paths.results_dir=<a folder with space>, and run again: "
+                                 "finished work is reused") from None
+        if e.errno in _DENIED:
+            raise EvalsuiteError(f"cannot write {path} ({e.strerror}); make its folder "
+                                 "writable, or set paths.results_dir=<a writable folder>") from None
+        raise
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically, replacing any existing file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(path.parent, data, path.suffix)
-    os.replace(tmp, path)
+    held = _HELD.get()
+    if held is not None:
+        held[path] = (bytes(data), False)
+        return path
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _write_temp(path.parent, data, path.suffix)
+        os.replace(tmp, path)
     return path
 
 
@@ -61,12 +127,19 @@ def atomic_create_bytes(path: str | os.PathLike, data: bytes) -> Path:
     cannot clobber each other: the loser gets ``FileExistsError``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(path.parent, data, path.suffix)
-    try:
-        os.link(tmp, path)
-    finally:
-        os.unlink(tmp)
+    held = _HELD.get()
+    if held is not None:
+        if path in held or path.exists():
+            raise FileExistsError(errno.EEXIST, "File exists", str(path))
+        held[path] = (bytes(data), True)
+        return path
+    with _writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _write_temp(path.parent, data, path.suffix)
+        try:
+            os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
     return path
 
 
@@ -102,8 +175,12 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
     """An exclusive advisory lock (flock) held for the duration of the block.
 
     Used only where a derived file is rebuilt from many inputs (the results table), so that
-    two runs finishing at once cannot publish a table missing the other's record.
+    two runs finishing at once cannot publish a table missing the other's record. Inside
+    ``writes_held`` nothing is written, so there is nothing to lock (and no lock file made).
     """
+    if _HELD.get() is not None:
+        yield
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
@@ -127,7 +204,7 @@ def unseal(path: str | os.PathLike) -> tuple[Any, str | None]:
     recomputes the value (a cache miss), so an edited or torn cache file cannot reach a record.
     """
     try:
-        raw = Path(path).read_bytes()
+        raw = read_bytes(path)
     except FileNotFoundError:
         return None, None
     except OSError as e:

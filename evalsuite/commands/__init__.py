@@ -11,6 +11,7 @@ import sys
 from typing import Any, Callable
 
 from omegaconf import DictConfig
+from omegaconf.errors import MissingMandatoryValue
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.resources import conf_dir
@@ -27,13 +28,19 @@ def hydra_choices() -> dict[str, Any]:
 
 
 def report_errors(fn: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Print an ``EvalsuiteError`` as one paragraph on stderr and exit with status 2."""
+    """Print an ``EvalsuiteError`` (or a mandatory key left unset) as one paragraph on
+    stderr and exit with status 2."""
 
     def wrapper(cfg: DictConfig) -> Any:
         try:
             return fn(cfg)
         except EvalsuiteError as e:
             print(f"evalsuite: error: {e}", file=sys.stderr)
+            sys.exit(2)
+        except MissingMandatoryValue as e:  # a subcommand that reads a ``???`` key
+            key = e.full_key or "a key"
+            print(f"evalsuite: error: {key} is required but not set; give it on the command "
+                  f"line ({key}=<value>)", file=sys.stderr)
             sys.exit(2)
 
     wrapper.__name__ = fn.__name__

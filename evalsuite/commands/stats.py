@@ -50,6 +50,7 @@ def export_stats(cfg: DictConfig) -> list[Path]:
     """Write one statistics file per FID metric of ``cfg``; return the paths written."""
     # torch and the metrics: imported once Hydra has parsed the command (fast --help, errors)
     from evalsuite.config.build import build
+    from evalsuite.config.validate import validate_config
     from evalsuite.data.reference import has_images
     from evalsuite.errors import EvalsuiteError
     from evalsuite.evaluate import reference_features
@@ -59,6 +60,7 @@ def export_stats(cfg: DictConfig) -> list[Path]:
     from evalsuite.results.provenance import provenance
     from evalsuite.tasks.setup import check_writable, eval_options, metric_factories, set_threads
 
+    validate_config(cfg)  # every setting (device, threads, resolution...) before any work
     results = check_writable(cfg.paths.results_dir)
     out_dir = check_writable(cfg.stats.out_dir)
     set_threads(cfg.get("threads"))

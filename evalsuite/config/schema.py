@@ -219,6 +219,14 @@ class ShardConfig:
 
 
 @dataclass
+class LimitsConfig:
+    """Bounds checked before any work (``evalsuite.config.validate``). Not part of the config
+    hash: a bound changes what may run, never what is measured."""
+
+    max_resolution: int = 2048  # largest image side; raise it on a GPU with the memory
+
+
+@dataclass
 class Config:
     """The root config of ``evalsuite run``."""
 
@@ -234,6 +242,7 @@ class Config:
     vae: VaeConfig = field(default_factory=VaeConfig)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     shard: ShardConfig = field(default_factory=ShardConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     stage: str = "all"  # all | generate | metrics
     allow_incomplete: bool = False  # stage=metrics on a sample set with missing images
     device: str = "cpu"

@@ -139,6 +139,15 @@ class FolderSource:
             raise EvalsuiteError(f"image folder {self.dir}: {'; '.join(bad[:3])}"
                                  f"{f' (and {len(bad) - 3} more)' if len(bad) > 3 else ''}; "
                                  "remove or replace these entries")
+        # Headers too (milliseconds a file): a file that is no image or is cut short is
+        # refused here, not after the first metric pass has filled caches.
+        headers = {p: image_header(p) for p in files}
+        bad = [f"{p} {why}" for p, (_, why) in headers.items() if why]
+        if bad:
+            raise EvalsuiteError(f"image folder {self.dir}: {'; '.join(bad[:3])}"
+                                 f"{f' (and {len(bad) - 3} more)' if len(bad) > 3 else ''}; "
+                                 "replace or remove these files")
+        self.sizes = {p.stem: size for p, (size, _) in headers.items()}  # (width, height)
         self.files = {p.stem: p for p in files}
         if len(self.files) != len(files):
             stems = [p.stem for p in files]
@@ -172,3 +181,26 @@ def folder_digest(folder: Path, names: Sequence[str], cache: JsonCache) -> str:
         digest = sha256_json([(name, sha256_file(folder / name)) for name in names])
         cache.put(stamp, digest)
     return digest
+
+
+_PNG_END = b"IEND\xaeB`\x82"
+
+
+def image_header(path: Path) -> tuple[tuple[int, int] | None, str | None]:
+    """``((width, height), None)`` from an image file's header, or ``(None, what is wrong)``.
+
+    Reads the header and, for PNG, the last 12 bytes: a PNG cut short has no end chunk.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            size, fmt = im.size, im.format
+    except Exception as e:  # Pillow raises many types for files that are not images
+        return None, f"is unreadable or corrupt (not an image: {type(e).__name__})"
+    if fmt == "PNG":
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - 12))
+            if not f.read().endswith(_PNG_END):
+                return None, "is unreadable or corrupt (a truncated PNG: it has no end chunk)"
+    return (int(size[0]), int(size[1])), None

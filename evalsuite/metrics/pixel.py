@@ -55,6 +55,7 @@ class SSIM(_MeanOfPairs):
 
     name, version, higher_is_better = "ssim", "1", True
     _fn = staticmethod(ssim)
+    min_side = SSIM_WINDOW  # checked before any work (evalsuite score) and per batch here
 
     def update(self, preds: np.ndarray, target: np.ndarray) -> None:
         height, width = np.shape(preds)[1:3]

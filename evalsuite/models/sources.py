@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import cached_sha256, sha256_json
@@ -38,7 +38,66 @@ def _check_pipeline_folder(path: str) -> Path:
     if missing:
         raise EvalsuiteError(f"model.path={path} is missing the component folders {missing}; "
                              "a Stable Diffusion pipeline needs all of " + ", ".join(COMPONENTS))
+    for problem in _component_problems(p):
+        raise EvalsuiteError(f"model.path={path} is damaged: {problem}. Nothing was generated "
+                             "or written; restore the folder (pipeline.save_pretrained writes "
+                             "a complete one)")
     return p
+
+
+# Each component's config file, and whether the component has weights.
+COMPONENT_FILES = {"unet": ("config.json", True), "vae": ("config.json", True),
+                   "text_encoder": ("config.json", True),
+                   "scheduler": ("scheduler_config.json", False)}
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".ckpt")
+
+
+def _component_problems(folder: Path) -> Iterator[str]:
+    """What is wrong with a pipeline folder's configs and weight files, found by reading the
+    configs and the weight files' headers only (milliseconds, no model built)."""
+    configs = [folder / "model_index.json", *(folder / c / f for c, (f, _) in COMPONENT_FILES.items())]
+    for config in configs:
+        yield from _json_problem(config, folder)
+    for component, (_, weighted) in COMPONENT_FILES.items():
+        weights = [f for f in sorted((folder / component).iterdir())
+                   if f.suffix in WEIGHT_SUFFIXES and f.is_file()]
+        if weighted and not weights and not list((folder / component).glob("*.index.json")):
+            yield (f"{component}/ has no weight file ({', '.join(WEIGHT_SUFFIXES)})")
+        for f in weights:
+            if f.suffix == ".safetensors":
+                yield from _safetensors_problem(f, folder)
+
+
+def _json_problem(path: Path, folder: Path) -> Iterator[str]:
+    name = path.relative_to(folder)
+    if not path.is_file():
+        yield f"{name} is missing"
+        return
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        yield f"{name} is not valid JSON ({e})"
+        return
+    if not isinstance(data, dict):
+        yield f"{name} holds a JSON {type(data).__name__}, not an object"
+
+
+def _safetensors_problem(path: Path, folder: Path) -> Iterator[str]:
+    """A truncated or foreign ``.safetensors`` file: its header must parse and its tensors'
+    byte ranges must end exactly at the end of the file."""
+    name, size = path.relative_to(folder), path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(n).decode("utf-8")) if 8 + n <= size else None
+        ends = [int(v["data_offsets"][1]) for k, v in (header or {}).items() if k != "__metadata__"]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, IndexError):
+        header, ends = None, []
+    if header is None or not isinstance(header, dict):
+        yield f"{name} is not a safetensors file (its header does not parse: truncated?)"
+    elif 8 + n + max(ends, default=0) != size:
+        yield (f"{name} is {size} bytes but its header describes "
+               f"{8 + n + max(ends, default=0)} (truncated or appended to)")
 
 
 class ModelSource:

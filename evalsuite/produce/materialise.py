@@ -107,9 +107,12 @@ def materialise(producer: ImageProducer, ids: Sequence[str], store: SampleStore,
     where = f" (shard {shard.index} of {shard.count})" if shard.count > 1 else ""
     log.info("%s%s: %d of %d images to %s in %s", desc, where, n_missing, n_mine,
              producer.verb, store.dir)
-    store.open()
+    if not todo:
+        store.open()
     for chunk in tqdm(todo, desc=desc, unit="batch", disable=not todo):
-        for i, img in zip(chunk, producer.make(chunk)):
+        images = producer.make(chunk)
+        store.open()  # after the first images exist: a model that fails to load leaves no folder
+        for i, img in zip(chunk, images):
             if i not in have:
                 store.write(i, img, producer.info(i))
     digest = None

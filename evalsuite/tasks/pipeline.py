@@ -15,8 +15,10 @@ from typing import Any, Sequence
 
 from omegaconf import DictConfig
 
+from evalsuite.config.validate import validate_config
 from evalsuite.errors import EvalsuiteError
 from evalsuite.evaluate import evaluate_sources
+from evalsuite.io import writes_held
 from evalsuite.produce.materialise import Shard
 from evalsuite.tasks.base import STAGES, Context, Task
 from evalsuite.tasks.claim import DEFAULT_LEASE_S, Claim, claim_merge
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 def context(cfg: DictConfig, task: Task, choices: dict[str, Any] | None,
             overrides: Sequence[str]) -> Context:
     """Check the settings every task shares and set up what they all use (nothing written)."""
+    validate_config(cfg)
     stage = cfg.get("stage", "all")
     if stage not in STAGES:
         raise EvalsuiteError(f"stage={stage!r}; choose one of {list(STAGES)}")
@@ -46,8 +49,11 @@ def execute(task: Task, cfg: DictConfig, choices: dict[str, Any] | None = None,
     no metrics (``stage=generate``, a shard that did not complete the set, or the merge is
     another shard's)."""
     t0 = time.perf_counter()
-    ctx = context(cfg, task, choices, overrides)
-    task.prepare(ctx)
+    # validate: every setting, input and output folder, before any work. The digest caches
+    # the checks fill are held in memory and written only once every check has passed.
+    with writes_held():
+        ctx = context(cfg, task, choices, overrides)
+        task.prepare(ctx)
     set_threads(cfg.get("threads"))
     durations = task.materialise(ctx) if ctx.stage != "metrics" else {}
     if ctx.stage == "generate":

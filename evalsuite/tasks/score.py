@@ -70,6 +70,30 @@ def _json_prompts(p: Path, text: str, ids: list[str]) -> dict[str, str]:
     return {i: data[i] for i in ids}
 
 
+def _check_sizes(gen: FolderSource, ref: FolderSource | None, paired: bool,
+                 factories: MetricFactories) -> None:
+    """Refuse, before any metric runs, images a metric cannot take: pairs of different sizes,
+    images smaller than a metric's window (``min_side``, SSIM's)."""
+    if not paired or ref is None or not any(isinstance(f(), PairedMetric)
+                                            for f in factories.values()):
+        return  # only paired metrics compare pairs, and every one with a window (SSIM) is one
+    for i in gen.ids:
+        if gen.sizes[i] != ref.sizes[i]:
+            (w, h), (rw, rh) = gen.sizes[i], ref.sizes[i]
+            raise EvalsuiteError(f"paired metrics compare images of one size, but image "
+                                 f"{i!r} is {h}x{w} in {gen.dir} and {rh}x{rw} in {ref.dir}")
+    for name, factory in factories.items():
+        metric = factory()
+        need = getattr(metric, "min_side", 0)
+        small = [(i, s) for src in (gen, ref) for i, s in src.sizes.items() if min(s) < need]
+        if small:
+            (i, (w, h)), label = small[0], metric.name.upper()
+            raise EvalsuiteError(f"{name}: image {i!r} is {h}x{w} pixels, smaller than {label}'s "
+                                 f"{need}x{need} window, so {label} is undefined for it ("
+                                 f"{len(small) - 1} more are too small); use images of at least "
+                                 f"{need} pixels a side, or leave {name} out of the metrics")
+
+
 def _pairing(gen: FolderSource, ref: FolderSource | None, want: bool,
              factories: MetricFactories) -> tuple[dict[str, FolderSource], dict[str, str]]:
     """The paired source (if any) and why pairing is unavailable otherwise."""
@@ -102,6 +126,7 @@ class ScoreTask:
         self.texts = load_prompts(s.prompts, self.gen.ids) if s.prompts else None
         self.paired, self.unavailable = _pairing(self.gen, self.ref, bool(s.pairs),
                                                  ctx.factories)
+        _check_sizes(self.gen, self.ref, bool(self.paired), ctx.factories)
         gen, ref, texts = self.gen, self.ref, self.texts
         self.described = {
             "gen": {"dir": str(gen.dir.resolve()), **gen.identity()},

@@ -18,7 +18,8 @@ from evalsuite.metrics.base import Metric
 
 #: Top-level config keys that say where and on what a run happened, or how it was split:
 #: none of them changes what was measured, so none is hashed.
-NOT_HASHED = ("paths", "device", "threads", "name", "tags", "shard", "stage", "assets")
+NOT_HASHED = ("paths", "device", "threads", "name", "tags", "shard", "stage", "assets",
+              "limits")
 #: Per-section keys that name where inputs are (their content is hashed instead).
 INPUT_PATHS = {"score": ("gen_dir", "ref_dir", "prompts")}
 
@@ -37,16 +38,23 @@ def config_hash(cfg: DictConfig, inputs: dict[str, Any] | None = None) -> str:
     return sha256_json(d if inputs is None else {"config": d, "inputs": inputs})
 
 
+#: The results folder's subfolders a run writes to: each is checked before the work.
+OUTPUT_SUBFOLDERS = ("records", "tables", "cache", "samples", "reconstructions")
+
+
 def check_writable(folder: str) -> Path:
-    """Fail early, without creating anything, if ``folder`` cannot be created or written."""
+    """Fail early, without creating anything, if ``folder`` or one of the subfolders a run
+    writes to (``OUTPUT_SUBFOLDERS``) cannot be created or written."""
     path = Path(folder).expanduser().resolve()
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise EvalsuiteError(f"the output folder {path} is not writable ({probe} "
-                             f"{'is not a folder' if not probe.is_dir() else 'denies writing'}); "
-                             "set paths.results_dir=<a writable folder>")
+    for target in (path, *(path / sub for sub in OUTPUT_SUBFOLDERS)):
+        probe = target
+        while not probe.exists():
+            probe = probe.parent
+        if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+            what = "is not a folder" if not probe.is_dir() else "denies writing"
+            raise EvalsuiteError(f"the output folder {target} is not writable ({probe} {what}), "
+                                 "so the run would fail after its work; nothing was done. Make "
+                                 "it writable, or set paths.results_dir=<a writable folder>")
     return path
 
 
