@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from evalsuite.config.build import build
 from evalsuite.config.pairings import GENERATE_PAIRINGS, Pairing, check_pairings
 from evalsuite.data.reference import check_stats_images, has_images, reference_stats
+from evalsuite.errors import EvalsuiteError
 from evalsuite.evaluate import EvalResult, Inputs, check_reference_stats
 from evalsuite.features.sources import ArraySource, StoreSource
 from evalsuite.io import JsonCache
@@ -40,13 +41,31 @@ log = logging.getLogger(__name__)
 NO_BASELINE = "no baseline: this run applies no ablation, so it is its own baseline"
 
 
-def generation_factors(source: Any, specs: list[Any], cfg: Any) -> dict[str, Any]:
+def generation_factors(source: Any, specs: list[Any], cfg: Any,
+                       recovered: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything that changes the pixels of a sample (the sample store's key). The whole
     sampler is in it, batch size included: batched kernels round the last bits differently
-    for different batch compositions."""
-    return {"model": source.identity(), "ablations": specs_to_dicts(specs),
-            "sampler": OmegaConf.to_container(cfg.sampler, resolve=True),
-            "resolution": source.resolution, **device_factors(cfg.device)}
+    for different batch compositions. ``recovered``: the recovered weights' identity."""
+    factors = {"model": source.identity(), "ablations": specs_to_dicts(specs),
+               "sampler": OmegaConf.to_container(cfg.sampler, resolve=True),
+               "resolution": source.resolution, **device_factors(cfg.device)}
+    return factors if recovered is None else {**factors, "recovery": recovered}
+
+
+def build_recovery(ctx: Context, source: Any, specs: list[Any]) -> Any:
+    """``recovery=kd``: the cell's ``evalsuite.recovery.Recovery`` (validated, nothing
+    written); ``recovery=none``: None."""
+    node = ctx.cfg.get("recovery")
+    if node is None or node.method == "none":
+        return None
+    if node.method != "kd":
+        raise EvalsuiteError(f"recovery.method={node.method!r}; choose none or kd")
+    from evalsuite.recovery.api import Recovery  # torch: only when recovering
+    from evalsuite.recovery.settings import RecoverySettings
+
+    data = build(node.data, "recovery.data")
+    return Recovery(RecoverySettings.from_config(node), data, source.identity(), specs,
+                    ctx.results, ctx.cfg.device, source.resolution)
 
 
 class GenerateTask:
@@ -64,6 +83,7 @@ class GenerateTask:
         self.prompts = self.all_prompts = build(cfg.dataset, "dataset")
         self.source = build(cfg.model, "model")
         self.specs = build_ablations(cfg.ablation)
+        self.recovery = build_recovery(ctx, self.source, self.specs)
         self.sampler = OmegaConf.to_object(cfg.sampler)
         check_sampler(self.sampler)
         self.paired_with = check_pairings(cfg.metrics.paired_with, GENERATE_PAIRINGS,
@@ -87,6 +107,11 @@ class GenerateTask:
                                self.components)
         if Pairing.RECONSTRUCTION.value in self.paired_with and has_images(self.reference):
             self.round_trip = model_round_trip(ctx, self.source, self.reference)
+        if self.recovery is not None:  # last: every check has passed; trains unless cached
+            self.recovery.ensure(self.model.components)
+            self.model.recovered = self.recovery.unet_folder
+            self.store = SampleStore(ctx.results / "samples", generation_factors(
+                self.source, self.specs, cfg, self.recovery.identity()))
 
     def _reference(self, ctx: Context) -> Any:
         """The reference set, if a metric compares with real images or reconstructs them."""
@@ -197,4 +222,5 @@ class GenerateTask:
             "baseline_samples": str(self.baseline_store.dir) if self.baseline_store else None,
             "reference": self.reference.describe() if self.reference is not None else None,
             "round_trip": self.round_trip.section() if self.round_trip is not None else None,
+            **({"recovery": self.recovery.section()} if self.recovery is not None else {}),
         }
