@@ -153,3 +153,14 @@ def test_sigkilled_training_resumes_to_identical_weights(tmp_path):
     a = load_file(str(next((tmp_path / "whole").glob("cache/recovery/*/final/unet")) / WEIGHTS))
     b = load_file(str(next((tmp_path / "killed").glob("cache/recovery/*/final/unet")) / WEIGHTS))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_gradient_checkpointing_trains_the_same_weights_on_cpu(tmp_path):
+    plain = _recovery(tmp_path, "plain", [NoSelfAttention((1,))], steps=2)
+    plain.ensure(lambda: build_tiny_components(0))
+    ckpt = _recovery(tmp_path, "gc", [NoSelfAttention((1,))], steps=2, gradient_checkpointing=True)
+    assert ckpt.key != plain.key
+    ckpt.ensure(lambda: build_tiny_components(0))
+    a = load_file(str(plain.unet_folder / WEIGHTS))
+    b = load_file(str(ckpt.unet_folder / WEIGHTS))
+    assert all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
