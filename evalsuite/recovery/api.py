@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import ConfigError
-from evalsuite.io import atomic_write_text, sha256_json
+from evalsuite.io import atomic_write_text, file_lock, sha256_json
 from evalsuite.recovery.data import TrainingData
 from evalsuite.recovery.settings import RecoverySettings
 
@@ -76,19 +76,24 @@ class Recovery:
         loads the teacher's pipeline (called only when training is needed)."""
         from evalsuite.recovery.checkpoint import read_final
 
+        from evalsuite.recovery.features import match_stages
+
         summary = read_final(self.folder)
         if summary is None:
-            summary = self._train(components())
+            parts = components()
+            # A teacher the ablations do not fit: ConfigError before anything is written.
+            match = match_stages(parts["unet"].config, self.specs)
+            # Shards of one cell start together: one trains, the others wait and reuse it.
+            with file_lock(self.folder.parent / f"{self.key}.lock"):
+                summary = read_final(self.folder) or self._train(parts, match)
         self.summary = summary
         return summary
 
-    def _train(self, parts: dict[str, Any]) -> dict[str, Any]:
+    def _train(self, parts: dict[str, Any], match: Any) -> dict[str, Any]:
         from evalsuite.ablations import apply_ablations
-        from evalsuite.recovery.features import match_stages
         from evalsuite.recovery.train import Job, train
 
         teacher = parts["unet"]
-        match = match_stages(teacher.config, self.specs)  # ConfigError before anything is written
         for name in ("unet", "vae", "text_encoder"):
             parts[name].to(self.device)
         student = apply_ablations(copy.deepcopy(teacher), self.specs)

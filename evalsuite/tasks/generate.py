@@ -60,6 +60,9 @@ def build_recovery(ctx: Context, source: Any, specs: list[Any]) -> Any:
         return None
     if node.method != "kd":
         raise EvalsuiteError(f"recovery.method={node.method!r}; choose none or kd")
+    if not specs:  # a sweep's baseline cell: the teacher itself, nothing to recover
+        log.info("recovery=kd: no ablation in this run, so nothing to recover; evaluating the model as is")
+        return None
     from evalsuite.recovery.api import Recovery  # torch: only when recovering
     from evalsuite.recovery.settings import RecoverySettings
 

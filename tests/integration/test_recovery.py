@@ -164,3 +164,9 @@ def test_gradient_checkpointing_trains_the_same_weights_on_cpu(tmp_path):
     a = load_file(str(plain.unet_folder / WEIGHTS))
     b = load_file(str(ckpt.unet_folder / WEIGHTS))
     assert all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
+
+
+def test_a_run_without_ablations_has_nothing_to_recover(compose, tmp_path):
+    d = image_folder(tmp_path / "data")
+    rec = run(compose(*FAST, "recovery=kd", f"recovery.data.path={d}"))
+    assert "recovery" not in rec and not (tmp_path / "results" / "cache" / "recovery").exists()
