@@ -95,7 +95,8 @@ class Recovery:
 
         teacher = parts["unet"]
         for name in ("unet", "vae", "text_encoder"):
-            parts[name].to(self.device)
+            if parts.get(name) is not None:  # a source of latents needs no VAE
+                parts[name].to(self.device)
         student = apply_ablations(copy.deepcopy(teacher), self.specs)
         for p in student.parameters():
             p.requires_grad_(True)

@@ -170,3 +170,28 @@ def test_a_run_without_ablations_has_nothing_to_recover(compose, tmp_path):
     d = image_folder(tmp_path / "data")
     rec = run(compose(*FAST, "recovery=kd", f"recovery.data.path={d}"))
     assert "recovery" not in rec and not (tmp_path / "results" / "cache" / "recovery").exists()
+
+
+class LatentSource:
+    """A TrainingData source that yields latents (as a synthetic world can): no VAE needed."""
+
+    def __len__(self) -> int:
+        return 3
+
+    def item(self, index: int, resolution: int):
+        import numpy as np
+
+        rng = np.random.default_rng(index)
+        return rng.standard_normal((4, resolution // 8, resolution // 8)).astype("float32"), f"shape {index}"
+
+    def identity(self) -> dict:
+        return {"source": "test_latents", "sha256": "0" * 64}
+
+
+def test_a_source_of_latents_trains_without_the_vae(tmp_path):
+    parts = build_tiny_components(0)
+    parts["vae"] = None  # any use of the VAE would fail
+    rec = Recovery(RecoverySettings(steps=2, batch_size=2, progress=False), LatentSource(), TEACHER,
+                   [NoSelfAttention((1,))], tmp_path / "res", "cpu", 32)
+    summary = rec.ensure(lambda: parts)
+    assert summary["steps"] == 2 and summary["data"]["source"] == "test_latents"
