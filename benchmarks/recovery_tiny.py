@@ -8,7 +8,7 @@ time of each run. Training uses output + feature KD only (``loss.task=0``): on r
 images, the denoising loss of a random teacher is not a quality target. On a trained model
 (the shapes world, SD v1.5) use the default recipe and the world's metrics.
 
-    python benchmarks/recovery_tiny.py [steps, default 40]
+    python benchmarks/recovery_tiny.py [steps, default 40] [lr, default 1e-4]
 """
 
 from __future__ import annotations
@@ -60,25 +60,26 @@ def timed_run(overrides: list[str]) -> tuple[dict, float]:
     return record, time.process_time() - t0
 
 
-def main(steps: int) -> None:
+def main(steps: int, lr: float) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="recovery-bench-"))
     data = write_images(tmp / "data")
     base = [*FAST, f"paths.results_dir={tmp}/results"]
     kd = ["recovery=kd", f"recovery.data.path={data}", f"recovery.steps={steps}", "recovery.batch_size=4",
-          "recovery.lr=1e-3", "recovery.loss.task=0", "recovery.progress=false",
+          f"recovery.lr={lr}", "recovery.loss.task=0", "recovery.progress=false",
           f"recovery.checkpoint_every={steps}"]
-    print(f"tiny model, {steps} recovery steps (batch 4, lr 1e-3, output + feature KD), 8 prompts")
+    print(f"tiny model, {steps} recovery steps (batch 4, lr {lr}, output + feature KD), 8 prompts")
     print("| ablation | PSNR/baseline zero-shot | recovered | SSIM/baseline zero-shot | recovered "
-          "| CPU s zero-shot | CPU s recovered |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "| output KD first -> last step | CPU s zero-shot | CPU s recovered |")
+    print("|---|---:|---:|---:|---:|---|---:|---:|")
     for cell in CELLS:
         zero, t_zero = timed_run([*base, f"ablation=[{cell}]"])
         rec, t_rec = timed_run([*base, f"ablation=[{cell}]", *kd])
         m0, m1 = zero["metrics"], rec["metrics"]
+        curve = rec["recovery"]["loss_curve"]["output_kd"]
         print(f"| {cell} | {m0['psnr/baseline']['value']:.2f} | {m1['psnr/baseline']['value']:.2f} "
               f"| {m0['ssim/baseline']['value']:.4f} | {m1['ssim/baseline']['value']:.4f} "
-              f"| {t_zero:.1f} | {t_rec:.1f} |", flush=True)
+              f"| {curve[0]:.4f} -> {curve[-1]:.4f} | {t_zero:.1f} | {t_rec:.1f} |", flush=True)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 40)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 40, float(sys.argv[2]) if len(sys.argv) > 2 else 1e-4)
