@@ -113,6 +113,7 @@ class GenerateTask:
         if self.recovery is not None:  # last: every check has passed; trains unless cached
             self.recovery.ensure(self.model.components)
             self.model.recovered = self.recovery.unet_folder
+            self.zero_shot_key = self.store.key  # links the record to its zero-shot counterpart
             self.store = SampleStore(ctx.results / "samples", generation_factors(
                 self.source, self.specs, cfg, self.recovery.identity()))
 
@@ -225,5 +226,6 @@ class GenerateTask:
             "baseline_samples": str(self.baseline_store.dir) if self.baseline_store else None,
             "reference": self.reference.describe() if self.reference is not None else None,
             "round_trip": self.round_trip.section() if self.round_trip is not None else None,
-            **({"recovery": self.recovery.section()} if self.recovery is not None else {}),
+            **({"recovery": {**self.recovery.section(), "zero_shot_generation_key": self.zero_shot_key}}
+               if self.recovery is not None else {}),
         }

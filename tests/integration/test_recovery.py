@@ -97,6 +97,7 @@ def test_recovery_kd_run_end_to_end_then_rerun_trains_nothing(compose, tmp_path)
     assert len(r["stages"]["pairs"]) == 9 and r["wall_s"] > 0 and len(r["weights_sha256"]) == 64
     zero_shot = run(compose(*FAST, "ablation=[no_sa_highres]"))
     assert zero_shot["samples"]["generation_key"] != rec["samples"]["generation_key"]
+    assert r["zero_shot_generation_key"] == zero_shot["samples"]["generation_key"]
     assert "recovery" not in zero_shot
     again = run(compose(*args))
     assert again["recovery"]["trained_this_run"] is False
