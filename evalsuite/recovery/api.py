@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from evalsuite.errors import ConfigError
-from evalsuite.io import atomic_write_text, file_lock, sha256_json
+from evalsuite.errors import ConfigError, EvalsuiteError
+from evalsuite.io import atomic_write_text, cached_sha256, file_lock, sha256_json
 from evalsuite.recovery.data import TrainingData
 from evalsuite.recovery.settings import RecoverySettings
 
@@ -79,7 +79,9 @@ class Recovery:
         from evalsuite.recovery.features import match_stages
 
         summary = read_final(self.folder)
-        if summary is None:
+        if summary is not None:
+            self._verify(summary)
+        else:
             parts = components()
             # A teacher the ablations do not fit: ConfigError before anything is written.
             match = match_stages(parts["unet"].config, self.specs)
@@ -88,6 +90,15 @@ class Recovery:
                 summary = read_final(self.folder) or self._train(parts, match)
         self.summary = summary
         return summary
+
+    def _verify(self, summary: dict[str, Any]) -> None:
+        """Cached weights must still be the ones trained (their sha256 is in the store key)."""
+        weights = self.unet_folder / "diffusion_pytorch_model.safetensors"
+        digest_cache = self.folder.parents[1] / "sha256.json"
+        found = cached_sha256(weights, digest_cache) if weights.is_file() else "missing"
+        if found != summary.get("weights_sha256"):
+            raise EvalsuiteError(f"the recovered weights {weights} do not match the sha256 their "
+                                 f"training recorded ({found}); remove {self.folder} to train again")
 
     def _train(self, parts: dict[str, Any], match: Any) -> dict[str, Any]:
         from evalsuite.ablations import apply_ablations

@@ -196,3 +196,16 @@ def test_a_source_of_latents_trains_without_the_vae(tmp_path):
                    [NoSelfAttention((1,))], tmp_path / "res", "cpu", 32)
     summary = rec.ensure(lambda: parts)
     assert summary["steps"] == 2 and summary["data"]["source"] == "test_latents"
+
+
+def test_cached_weights_that_changed_on_disk_are_refused(tmp_path):
+    rec = _recovery(tmp_path, "c", [NoSelfAttention((1,))], steps=1)
+    rec.ensure(lambda: build_tiny_components(0))
+    again = _recovery(tmp_path, "c", [NoSelfAttention((1,))], steps=1)
+    again.ensure(lambda: pytest.fail("a cached recovery must not load the teacher"))
+    weights = rec.unet_folder / WEIGHTS
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    with pytest.raises(EvalsuiteError, match="do not match"):
+        _recovery(tmp_path, "c", [NoSelfAttention((1,))], steps=1).ensure(build_tiny_components)
