@@ -176,8 +176,10 @@ class GenerateTask:
     def protocol(self) -> dict[str, Any]:
         return self._protocol
 
-    def hash_inputs(self) -> None:
-        return None  # the config names every input by content (prompt set, model, reference)
+    def hash_inputs(self) -> dict[str, Any] | None:
+        # The config names every input by content (prompt set, model, reference), except
+        # recovery's training data, named by path: its content hash joins the config hash.
+        return None if self.recovery is None else {"recovery_data": self.recovery.header["data_sha256"]}
 
     def inputs(self, ctx: Context) -> tuple[Inputs, list[str]]:
         ids = [p.id for p in self.prompts]
