@@ -66,6 +66,10 @@ def build_recovery(ctx: Context, source: Any, specs: list[Any]) -> Any:
     from evalsuite.recovery.api import Recovery  # torch: only when recovering
     from evalsuite.recovery.settings import RecoverySettings
 
+    unset = [f"recovery.data.{k}" for k in node.data.keys() if OmegaConf.is_missing(node.data, k)]
+    if unset or not node.data:
+        raise EvalsuiteError(f"recovery=kd needs training data: set {', '.join(unset) or 'recovery.data'} "
+                             "(recovery.data.path=<folder of images with captions.csv or captions.jsonl>)")
     data = build(node.data, "recovery.data")
     return Recovery(RecoverySettings.from_config(node), data, source.identity(), specs,
                     ctx.results, ctx.cfg.device, source.resolution)
