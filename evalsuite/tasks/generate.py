@@ -90,7 +90,6 @@ class GenerateTask:
         self.prompts = self.all_prompts = build(cfg.dataset, "dataset")
         self.source = build(cfg.model, "model")
         self.specs = build_ablations(cfg.ablation)
-        self.recovery = build_recovery(ctx, self.source, self.specs)
         self.sampler = OmegaConf.to_object(cfg.sampler)
         check_sampler(self.sampler)
         self.paired_with = check_pairings(cfg.metrics.paired_with, GENERATE_PAIRINGS,
@@ -102,6 +101,7 @@ class GenerateTask:
                         "are not comparable with the published protocol's",
                         self._protocol["name"], "; ".join(self._protocol["modified"]))
         self.source.digest_cache = ctx.results / "cache" / "sha256.json"
+        self.recovery = build_recovery(ctx, self.source, self.specs)  # after: identity() hashes
         self.store = SampleStore(ctx.results / "samples",
                                  generation_factors(self.source, self.specs, cfg))
         self.facts = architecture_facts(self.source, self.specs,
