@@ -15,6 +15,8 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from evalsuite.config.recovery import RecoveryConfig, register_recovery
+
 
 @dataclass
 class ModelConfig:
@@ -232,6 +234,7 @@ class Config:
 
     model: ModelConfig = MISSING
     ablation: Dict[str, Any] = field(default_factory=dict)
+    recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
     dataset: DatasetConfig = MISSING
     reference: ReferenceConfig = MISSING
     sampler: SamplerConfig = MISSING
@@ -335,3 +338,4 @@ def register_configs() -> None:
     cs.store(group="protocol", name="protocol_schema", node=ProtocolConfig)
     cs.store(group="metrics", name="metrics_schema", node=MetricsConfig)
     cs.store(group="paths", name="paths_schema", node=PathsConfig)
+    register_recovery(cs)

@@ -50,6 +50,8 @@ class LazyModel:
     """The components of ``source``, loaded on first use; ablations applied on request.
 
     ``cache``: borrow the components from a ``ComponentCache`` instead of loading them.
+    ``recovered``: a saved ablated UNet folder (recovery by distillation) that replaces the
+    surgery's zero-shot UNet: reloaded strictly with its recorded surgery re-applied.
     """
 
     def __init__(self, source: Any, specs: Sequence[Any], sampler: Any, device: str,
@@ -59,10 +61,15 @@ class LazyModel:
         self._components: dict[str, Any] | None = None
         self._ablated = False
         self._generators: dict[bool, Any] = {}
+        self.recovered: Any = None
 
     @property
     def loaded(self) -> bool:
         return self._components is not None
+
+    def components(self) -> dict[str, Any]:
+        """The loaded components (loading them now if needed); callers must not change them."""
+        return self._load()
 
     def _load(self) -> dict[str, Any]:
         if self._components is None:
@@ -83,7 +90,12 @@ class LazyModel:
             if ablated:
                 from evalsuite.ablations import apply_ablations  # torch: only when generating
 
-                components["unet"] = apply_ablations(components["unet"], self.specs)
+                if self.recovered is not None:
+                    from evalsuite.ablations import load_ablated_unet
+
+                    components["unet"] = load_ablated_unet(self.recovered)
+                else:
+                    components["unet"] = apply_ablations(components["unet"], self.specs)
                 self._ablated = True
             self._generators[ablated] = DiffusersGenerator(components, self.sampler,
                                                            self.source.resolution, self.device)

@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from evalsuite.config.build import build
 from evalsuite.config.pairings import GENERATE_PAIRINGS, Pairing, check_pairings
 from evalsuite.data.reference import check_stats_images, has_images, reference_stats
+from evalsuite.errors import EvalsuiteError
 from evalsuite.evaluate import EvalResult, Inputs, check_reference_stats
 from evalsuite.features.sources import ArraySource, StoreSource
 from evalsuite.io import JsonCache
@@ -40,13 +41,38 @@ log = logging.getLogger(__name__)
 NO_BASELINE = "no baseline: this run applies no ablation, so it is its own baseline"
 
 
-def generation_factors(source: Any, specs: list[Any], cfg: Any) -> dict[str, Any]:
+def generation_factors(source: Any, specs: list[Any], cfg: Any,
+                       recovered: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything that changes the pixels of a sample (the sample store's key). The whole
     sampler is in it, batch size included: batched kernels round the last bits differently
-    for different batch compositions."""
-    return {"model": source.identity(), "ablations": specs_to_dicts(specs),
-            "sampler": OmegaConf.to_container(cfg.sampler, resolve=True),
-            "resolution": source.resolution, **device_factors(cfg.device)}
+    for different batch compositions. ``recovered``: the recovered weights' identity."""
+    factors = {"model": source.identity(), "ablations": specs_to_dicts(specs),
+               "sampler": OmegaConf.to_container(cfg.sampler, resolve=True),
+               "resolution": source.resolution, **device_factors(cfg.device)}
+    return factors if recovered is None else {**factors, "recovery": recovered}
+
+
+def build_recovery(ctx: Context, source: Any, specs: list[Any]) -> Any:
+    """``recovery=kd``: the cell's ``evalsuite.recovery.Recovery`` (validated, nothing
+    written); ``recovery=none``: None."""
+    node = ctx.cfg.get("recovery")
+    if node is None or node.method == "none":
+        return None
+    if node.method != "kd":
+        raise EvalsuiteError(f"recovery.method={node.method!r}; choose none or kd")
+    if not specs:  # a sweep's baseline cell: the teacher itself, nothing to recover
+        log.info("recovery=kd: no ablation in this run, so nothing to recover; evaluating the model as is")
+        return None
+    from evalsuite.recovery.api import Recovery  # torch: only when recovering
+    from evalsuite.recovery.settings import RecoverySettings
+
+    unset = [f"recovery.data.{k}" for k in node.data.keys() if OmegaConf.is_missing(node.data, k)]
+    if unset or not node.data:
+        raise EvalsuiteError(f"recovery=kd needs training data: set {', '.join(unset) or 'recovery.data'} "
+                             "(recovery.data.path=<folder of images with captions.csv or captions.jsonl>)")
+    data = build(node.data, "recovery.data")
+    return Recovery(RecoverySettings.from_config(node), data, source.identity(), specs,
+                    ctx.results, ctx.cfg.device, source.resolution)
 
 
 class GenerateTask:
@@ -75,6 +101,7 @@ class GenerateTask:
                         "are not comparable with the published protocol's",
                         self._protocol["name"], "; ".join(self._protocol["modified"]))
         self.source.digest_cache = ctx.results / "cache" / "sha256.json"
+        self.recovery = build_recovery(ctx, self.source, self.specs)  # after: identity() hashes
         self.store = SampleStore(ctx.results / "samples",
                                  generation_factors(self.source, self.specs, cfg))
         self.facts = architecture_facts(self.source, self.specs,
@@ -87,6 +114,12 @@ class GenerateTask:
                                self.components)
         if Pairing.RECONSTRUCTION.value in self.paired_with and has_images(self.reference):
             self.round_trip = model_round_trip(ctx, self.source, self.reference)
+        if self.recovery is not None:  # last: every check has passed; trains unless cached
+            self.recovery.ensure(self.model.components)
+            self.model.recovered = self.recovery.unet_folder
+            self.zero_shot_key = self.store.key  # links the record to its zero-shot counterpart
+            self.store = SampleStore(ctx.results / "samples", generation_factors(
+                self.source, self.specs, cfg, self.recovery.identity()))
 
     def _reference(self, ctx: Context) -> Any:
         """The reference set, if a metric compares with real images or reconstructs them."""
@@ -147,8 +180,10 @@ class GenerateTask:
     def protocol(self) -> dict[str, Any]:
         return self._protocol
 
-    def hash_inputs(self) -> None:
-        return None  # the config names every input by content (prompt set, model, reference)
+    def hash_inputs(self) -> dict[str, Any] | None:
+        # The config names every input by content (prompt set, model, reference), except
+        # recovery's training data, named by path: its content hash joins the config hash.
+        return None if self.recovery is None else {"recovery_data": self.recovery.header["data_sha256"]}
 
     def inputs(self, ctx: Context) -> tuple[Inputs, list[str]]:
         ids = [p.id for p in self.prompts]
@@ -198,4 +233,6 @@ class GenerateTask:
             "baseline_samples": str(self.baseline_store.dir) if self.baseline_store else None,
             "reference": self.reference.describe() if self.reference is not None else None,
             "round_trip": self.round_trip.section() if self.round_trip is not None else None,
+            **({"recovery": {**self.recovery.section(), "zero_shot_generation_key": self.zero_shot_key}}
+               if self.recovery is not None else {}),
         }
