@@ -197,6 +197,29 @@ class EMA:
                     p.copy_(s)
 
 
+def _unet_loss(unet: torch.nn.Module, text_encoder: torch.nn.Module,
+               latents: tuple[torch.Tensor, torch.Tensor], scale: float, data: TrainData,
+               cfg: TrainConfig, acp: torch.Tensor, rngs: tuple[Any, torch.Generator]
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch's per-sample MSE and its Min-SNR-weighted mean (draws in a fixed order)."""
+    (means, stds), (rng, gen) = latents, rngs
+    n, n_var = data.token_ids.shape[:2]
+    idx = torch.from_numpy(rng.integers(n, size=cfg.unet_batch))
+    ids = data.token_ids[idx, torch.from_numpy(rng.integers(n_var, size=cfg.unet_batch))]
+    drop = torch.from_numpy(rng.random(cfg.unet_batch) < cfg.cfg_dropout)
+    ids = torch.where(drop[:, None], data.empty_ids[None, :], ids)
+    z = (means[idx] + stds[idx] * torch.randn(means[idx].shape, generator=gen)) * scale
+    noise = torch.randn(z.shape, generator=gen)
+    t = torch.randint(0, len(acp), (cfg.unet_batch,), generator=gen)
+    a = acp[t].view(-1, 1, 1, 1)
+    noisy = a.sqrt() * z + (1 - a).sqrt() * noise
+    target = noise if cfg.prediction_type == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * z
+    pred = unet(noisy, t, text_encoder(ids)[0]).sample
+    per_sample = (pred - target).pow(2).mean(dim=(1, 2, 3))
+    weights = _min_snr_weights(acp, t, cfg.min_snr_gamma, cfg.prediction_type)
+    return per_sample, (per_sample * weights).mean()
+
+
 def train_unet(unet: torch.nn.Module, text_encoder: torch.nn.Module, latents: tuple[torch.Tensor, torch.Tensor],
                scale: float, data: TrainData, cfg: TrainConfig,
                on_checkpoint: Callable[[int], None] | None = None, checkpoint_every: int = 0
@@ -212,7 +235,6 @@ def train_unet(unet: torch.nn.Module, text_encoder: torch.nn.Module, latents: tu
 
     noise_sched = DDPMScheduler.from_config(SD_SCHEDULER_CONFIG)
     acp = noise_sched.alphas_cumprod.float()
-    means, stds = latents
     rng = np.random.default_rng([cfg.seed, 2])
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + 2)
     params = list(unet.parameters()) + list(text_encoder.parameters())
@@ -224,22 +246,10 @@ def train_unet(unet: torch.nn.Module, text_encoder: torch.nn.Module, latents: tu
     unet.train()
     text_encoder.train()
     losses, start, cpu0 = [], time.perf_counter(), time.process_time()
-    n, n_var = data.token_ids.shape[:2]
     with _progress(cfg.unet_steps, "unet") as bar:
         for step in range(cfg.unet_steps):
-            idx = torch.from_numpy(rng.integers(n, size=cfg.unet_batch))
-            ids = data.token_ids[idx, torch.from_numpy(rng.integers(n_var, size=cfg.unet_batch))]
-            drop = torch.from_numpy(rng.random(cfg.unet_batch) < cfg.cfg_dropout)
-            ids = torch.where(drop[:, None], data.empty_ids[None, :], ids)
-            z = (means[idx] + stds[idx] * torch.randn(means[idx].shape, generator=gen)) * scale
-            noise = torch.randn(z.shape, generator=gen)
-            t = torch.randint(0, len(acp), (cfg.unet_batch,), generator=gen)
-            a = acp[t].view(-1, 1, 1, 1)
-            noisy = a.sqrt() * z + (1 - a).sqrt() * noise
-            target = noise if cfg.prediction_type == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * z
-            pred = unet(noisy, t, text_encoder(ids)[0]).sample
-            per_sample = (pred - target).pow(2).mean(dim=(1, 2, 3))
-            loss = (per_sample * _min_snr_weights(acp, t, cfg.min_snr_gamma, cfg.prediction_type)).mean()
+            per_sample, loss = _unet_loss(unet, text_encoder, latents, scale, data, cfg, acp,
+                                          (rng, gen))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
