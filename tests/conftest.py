@@ -26,7 +26,7 @@ def in_tiny_world(overrides) -> list[str]:
     overrides = list(overrides)
     if any(o.split("=", 1)[0].lstrip("+~") == "world" for o in overrides):
         return overrides
-    return [TINY_WORLD, *overrides]
+    return [*overrides, TINY_WORLD]  # last: flags such as -m -cn come first on a command line
 
 
 # Small but complete settings for end-to-end runs on 2 CPU cores.

@@ -62,7 +62,8 @@ def _pngs(results: Path) -> dict[str, bytes]:
 
 
 def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
-    args = ["run", "dataset.limit=8", "sampler.steps=3", "sampler.batch_size=2", "metrics=pixel"]
+    args = ["run", "dataset.limit=8", "sampler.steps=3", "sampler.batch_size=2", "metrics=pixel",
+            "world=tiny"]  # the killed process is started without run_cli: name the world
     ref_dir, killed_dir = tmp_path / "ref", tmp_path / "killed"
     ref_dir.mkdir(), killed_dir.mkdir()
     ref = run_cli(args, cwd=ref_dir)

@@ -160,7 +160,7 @@ def test_sigkill_during_the_merge_then_retry_gives_exactly_one_record(compose, t
 
     from conftest import run_cli
 
-    settings = [*GEN, "shard.count=2", "threads=1"]
+    settings = [*GEN, "shard.count=2", "threads=1", "world=tiny"]  # Popen: no run_cli pin
     whole = run(compose(*GEN, f"paths.results_dir={tmp_path}/whole"))
     split = tmp_path / "split"
     split.mkdir()

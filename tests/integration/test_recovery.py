@@ -80,7 +80,7 @@ def test_run_with_bad_training_data_writes_nothing(compose, tmp_path):
     (d / "im2.png").write_bytes(b"garbage")
     with pytest.raises(EvalsuiteError, match="im2.png"):
         run(compose(*FAST, "ablation=[no_sa_highres]", "recovery=kd", f"recovery.data.path={d}"))
-    with pytest.raises(EvalsuiteError, match="needs training data: set recovery.data.path"):
+    with pytest.raises(EvalsuiteError, match="recovery.data.path is required"):
         run(compose(*FAST, "ablation=[no_sa_highres]", "recovery=kd"))
     assert not (tmp_path / "results").exists()
 

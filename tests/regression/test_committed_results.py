@@ -81,7 +81,7 @@ def test_the_gate_fails_when_a_metric_implementation_is_perturbed(gate_run, comp
     # the stored images are reused; every metric is computed again (no metric/feature cache)
     shutil.copytree(results, perturbed, ignore=shutil.ignore_patterns("cache"))
     real = pixel.psnr
-    monkeypatch.setattr(pixel, "psnr", lambda a, b: real(a, b) - 0.5)
+    monkeypatch.setattr(pixel.PSNR, "_fn", staticmethod(lambda a, b: real(a, b) - 0.5))
     cand = run(compose(*rerun_overrides(base)))  # results under tmp_path/results
     assert [m.split(":")[0] for m in moved(base, cand)] == ["psnr/reconstruction"]
     proc = run_cli(["compare", f"baseline={base['run_id']}", f"candidate={cand['run_id']}",
