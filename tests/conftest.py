@@ -22,11 +22,14 @@ TINY_WORLD = "world=tiny"
 
 
 def in_tiny_world(overrides) -> list[str]:
-    """``overrides`` with ``world=tiny`` first, unless they choose a world themselves."""
+    """``overrides`` with ``world=tiny`` among them, unless they choose a world themselves."""
     overrides = list(overrides)
     if any(o.split("=", 1)[0].lstrip("+~") == "world" for o in overrides):
         return overrides
-    return [*overrides, TINY_WORLD]  # last: flags such as -m -cn come first on a command line
+    # beside the other overrides: flags (-m -cn study, --cfg job) may stand before or after them
+    at = next((i for i, o in enumerate(overrides) if "=" in o and not o.startswith("-")),
+              len(overrides))
+    return [*overrides[:at], TINY_WORLD, *overrides[at:]]
 
 
 # Small but complete settings for end-to-end runs on 2 CPU cores.
