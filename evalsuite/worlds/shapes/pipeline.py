@@ -30,6 +30,7 @@ from typing import Any
 from evalsuite.assets import SHAPES_PIPELINE_FILES
 from evalsuite.errors import ConfigError, MissingAssetError
 from evalsuite.io import sha256_file
+from evalsuite.models.tiny import TINY_TEXT_CONFIG, TINY_UNET_CONFIG, TINY_VAE_CONFIG
 
 PKG_SCHEME = "pkg://"
 #: model.path of the shipped pipeline (conf/model/shapes.yaml).
@@ -38,51 +39,38 @@ SHIPPED_PATH = "pkg://evalsuite.worlds.shapes/sd_shapes"
 #: registry (evalsuite.assets, names ``shapes_pipeline_<component>``).
 WEIGHT_FILES: dict[str, str] = SHAPES_PIPELINE_FILES
 
+# The tiny model's layout (evalsuite/models/tiny.py), sized to learn the world: only what
+# differs is written here.
 SHAPES_UNET_CONFIG: dict[str, Any] = {
-    "sample_size": 8,
+    **TINY_UNET_CONFIG,
     "in_channels": 16,
     "out_channels": 16,
-    "layers_per_block": 2,
     "block_out_channels": (48, 64, 64, 64),
-    "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-    "mid_block_type": "UNetMidBlock2DCrossAttn",
-    "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
     # Legacy diffusers name: the number of heads, as in SD v1.5. Two, not tiny's four: with
     # 8-wide heads CPU flash attention takes a third of a training step; 24/32-wide, far less.
     "attention_head_dim": 2,
-    "cross_attention_dim": 32,
-    "norm_num_groups": 8,
 }
 
 SHAPES_VAE_CONFIG: dict[str, Any] = {
-    "in_channels": 3,
-    "out_channels": 3,
+    **TINY_VAE_CONFIG,
     # 16 latent channels (as SD3/FLUX), not SD v1.5's 4: with SD's 8x downsampling a small
     # object covers about 2x2 latent cells, and 4 numbers per cell cannot say its shape.
     "latent_channels": 16,
     "block_out_channels": (16, 32, 64, 64),  # 4 blocks -> 8x downsampling, as in SD
-    "down_block_types": ("DownEncoderBlock2D",) * 4,
-    "up_block_types": ("UpDecoderBlock2D",) * 4,
-    "layers_per_block": 1,
-    "norm_num_groups": 8,
-    "sample_size": 64,
 }
 
-SHAPES_TEXT_CONFIG: dict[str, Any] = {
-    "vocab_size": 49408,  # CLIP's BPE vocabulary, so SD's tokenizer works unchanged
-    "hidden_size": 32,
-    "intermediate_size": 128,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "max_position_embeddings": 77,
-    "projection_dim": 32,
-    "bos_token_id": 49406,
-    "eos_token_id": 49407,
-    "pad_token_id": 49407,
-}
+SHAPES_TEXT_CONFIG: dict[str, Any] = {**TINY_TEXT_CONFIG, "intermediate_size": 128}
 
-#: Sampler the shipped pipeline is meant to be run with (conf/model/shapes.yaml documents it).
-SAMPLER_DEFAULTS: dict[str, Any] = {"scheduler": "ddim", "steps": 20, "guidance_scale": 4.0}
+
+def sampler_defaults() -> dict[str, Any]:
+    """The sampler the shipped pipeline was tuned for, read from its one home,
+    conf/sampler/shapes.yaml (what `world=shapes` selects)."""
+    from omegaconf import OmegaConf
+
+    from evalsuite.resources import conf_dir
+
+    cfg = OmegaConf.load(os.path.join(conf_dir(), "sampler", "shapes.yaml"))
+    return {k: cfg[k] for k in ("scheduler", "steps", "guidance_scale")}
 
 
 def build_shapes_components(init_seed: int = 0) -> dict[str, Any]:

@@ -26,13 +26,13 @@ import numpy as np
 import torch
 
 from evalsuite.worlds.shapes.pipeline import (
-    SAMPLER_DEFAULTS,
     SHAPES_TEXT_CONFIG,
     SHAPES_UNET_CONFIG,
     SHAPES_VAE_CONFIG,
     SHIPPED_PATH,
     build_shapes_components,
     resolve_pkg_path,
+    sampler_defaults,
     save_pipeline,
     weight_sha256,
 )
@@ -53,7 +53,7 @@ def sample_images(components: dict[str, Any], texts: list[str], seeds: list[int]
     """Generate with the evaluation's own generator and the shipped sampler defaults."""
     from evalsuite.models.generator import DiffusersGenerator
 
-    sampler = SimpleNamespace(**{**SAMPLER_DEFAULTS, "negative_prompt": None,
+    sampler = SimpleNamespace(**{**sampler_defaults(), "negative_prompt": None,
                                  "prediction_type": None, "batch_size": 16, "dtype": "float32"})
     if steps is not None:
         sampler.steps = steps
