@@ -67,8 +67,11 @@ SD_SCHEDULER_CONFIG: dict[str, Any] = {
 }
 
 
-def build_tiny_components(init_seed: int = 0, unet_config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build the tiny pipeline's components with a fixed-seed initialisation.
+def build_tiny_components(init_seed: int = 0, unet_config: dict[str, Any] | None = None,
+                          vae_config: dict[str, Any] | None = None,
+                          text_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the tiny pipeline's components (or ones of the same kinds with other configs,
+    e.g. the shapes world's) with a fixed-seed initialisation.
 
     Each component is initialised from its own seed (``init_seed`` + offset) inside a forked
     RNG, so building the model neither depends on nor disturbs the global torch RNG.
@@ -84,9 +87,10 @@ def build_tiny_components(init_seed: int = 0, unet_config: dict[str, Any] | None
         torch.manual_seed(init_seed)
         components["unet"] = UNet2DConditionModel(**(unet_config or TINY_UNET_CONFIG))
         torch.manual_seed(init_seed + 1)
-        components["vae"] = AutoencoderKL(**TINY_VAE_CONFIG)
+        components["vae"] = AutoencoderKL(**(vae_config or TINY_VAE_CONFIG))
         torch.manual_seed(init_seed + 2)
-        components["text_encoder"] = CLIPTextModel(CLIPTextConfig(**TINY_TEXT_CONFIG))
+        text = CLIPTextConfig(**(text_config or TINY_TEXT_CONFIG))
+        components["text_encoder"] = CLIPTextModel(text)
     components["tokenizer"] = build_clip_tokenizer()
     components["scheduler"] = PNDMScheduler.from_config(SD_SCHEDULER_CONFIG)
     for name in ("unet", "vae", "text_encoder"):

@@ -30,7 +30,8 @@ from typing import Any
 from evalsuite.assets import SHAPES_PIPELINE_FILES
 from evalsuite.errors import ConfigError, MissingAssetError
 from evalsuite.io import sha256_file
-from evalsuite.models.tiny import TINY_TEXT_CONFIG, TINY_UNET_CONFIG, TINY_VAE_CONFIG
+from evalsuite.models.tiny import (TINY_TEXT_CONFIG, TINY_UNET_CONFIG, TINY_VAE_CONFIG,
+                                   build_tiny_components)
 
 PKG_SCHEME = "pkg://"
 #: model.path of the shipped pipeline (conf/model/shapes.yaml).
@@ -79,27 +80,8 @@ def build_shapes_components(init_seed: int = 0) -> dict[str, Any]:
     This is both the starting point of training and the random-init baseline the trained
     pipeline is compared against. Each component gets its own seed inside a forked RNG.
     """
-    import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from evalsuite.models.tiny import SD_SCHEDULER_CONFIG
-    from evalsuite.models.tokenizer import build_clip_tokenizer
-
-    components: dict[str, Any] = {}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
-        components["unet"] = UNet2DConditionModel(**SHAPES_UNET_CONFIG)
-        torch.manual_seed(init_seed + 1)
-        components["vae"] = AutoencoderKL(**SHAPES_VAE_CONFIG)
-        torch.manual_seed(init_seed + 2)
-        components["text_encoder"] = CLIPTextModel(CLIPTextConfig(**SHAPES_TEXT_CONFIG))
-    components["tokenizer"] = build_clip_tokenizer()
-    # SD v1.5's own scheduler config (PNDM as shipped); sampler.scheduler picks DDIM etc.
-    components["scheduler"] = PNDMScheduler.from_config(SD_SCHEDULER_CONFIG)
-    for name in ("unet", "vae", "text_encoder"):
-        components[name].eval()
-    return components
+    return build_tiny_components(init_seed, SHAPES_UNET_CONFIG, SHAPES_VAE_CONFIG,
+                                 SHAPES_TEXT_CONFIG)
 
 
 def resolve_pkg_path(path: str) -> str:
