@@ -22,10 +22,10 @@ from evalsuite.config.build import build
 from evalsuite.errors import ConfigError
 from evalsuite.models.generator import DiffusersGenerator
 from evalsuite.worlds.shapes.pipeline import (
-    SAMPLER_DEFAULTS,
     SHIPPED_PATH,
     WEIGHT_FILES,
     resolve_pkg_path,
+    sampler_defaults,
     shapes_model_source,
     shipped_pipeline_dir,
 )
@@ -41,7 +41,7 @@ def components() -> dict:
 
 
 def sampler(**overrides) -> SimpleNamespace:
-    return SimpleNamespace(**{**SAMPLER_DEFAULTS, "negative_prompt": None, "prediction_type": None,
+    return SimpleNamespace(**{**sampler_defaults(), "negative_prompt": None, "prediction_type": None,
                               "batch_size": 8, "dtype": "float32", **overrides})
 
 
