@@ -26,6 +26,8 @@ _PER_ITEM: dict[str, tuple[str, Callable[[Any, np.ndarray], np.ndarray]]] = {
     "LPIPS": ("_values", lambda m, v: v),
     "CLIPScore": ("_cos", lambda m, v: {"cosine": v, "x100": 100 * v,
                                         "w2.5": 2.5 * np.maximum(v, 0)}[m.scale]),
+    "ShapesCLIPScore": ("_cos", lambda m, v: v),
+    "ShapesAttributeAccuracy": ("_passed", lambda m, v: v),
 }
 
 

@@ -124,10 +124,11 @@ class ShapesAttributeAccuracy(_ShapesTextImage):
     def reset(self) -> None:
         self._truths: list[Any] = []
         self._found: list[Any] = []
+        self._passed: list[float] = []  # per image: 1.0 when every check holds (the value's terms)
         self._breakdown: dict[str, Any] = {}
 
     def update(self, images: np.ndarray, texts: Sequence[str]) -> None:
-        from evalsuite.worlds.shapes.scoring import read_images
+        from evalsuite.worlds.shapes.scoring import check_scene, read_images
         from evalsuite.worlds.shapes.world import parse_caption
 
         images = self._check(images, texts)
@@ -136,7 +137,9 @@ class ShapesAttributeAccuracy(_ShapesTextImage):
         except EvalsuiteError as e:
             raise EvalsuiteError(f"{self.name} scores prompts of the shapes world "
                                  f"(dataset=shapes) only: {e}") from e
-        self._found.extend(read_images(self._nets[CHECKER_ASSET], images))
+        found = read_images(self._nets[CHECKER_ASSET], images)
+        self._passed.extend(float(check_scene(t, f)["all"][0]) for t, f in zip(truths, found))
+        self._found.extend(found)
         self._truths.extend(truths)
 
     def compute(self) -> MetricResult:

@@ -16,6 +16,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from evalsuite import assets
+from evalsuite.metrics.bootstrap import per_item_values
 from evalsuite.metrics.shapes import ShapesAttributeAccuracy, ShapesCLIPScore, ShapesFD
 from evalsuite.worlds.shapes import scoring
 from evalsuite.worlds.shapes.nets import load_net
@@ -81,10 +82,15 @@ def test_checker_reads_every_attribute_on_held_out_renders(tmp_path, val_and_tes
         assert overall[attr]["accuracy"] >= 0.98, (attr, overall[attr])
     assert set(result.settings["breakdown"]) == {"overall", "one_object", "two_objects"}
     assert result.value >= 0.95 and result.weights["verified"]
+    # Per-image pass/fail (for per-category tables and paired intervals) average to the value.
+    passed = per_item_values(metric)
+    assert passed is not None and len(passed) == len(images) and set(passed) <= {0.0, 1.0}
+    assert passed.mean() == pytest.approx(result.value, abs=1e-12)
 
     metric.reset()  # the same images against other images' prompts: mostly wrong
     metric.update(images, captions[1:] + captions[:1])
     assert metric.compute().value < 0.1
+    assert per_item_values(metric).mean() < 0.1
 
 
 def test_fd_shapes_is_small_between_splits_and_grows_with_blur_and_noise(tmp_path, val_and_test):
@@ -121,6 +127,7 @@ def test_clip_analogue_prefers_matched_prompts(tmp_path, val_and_test):
     metric.update(images, captions[::-1])
     assert matched > metric.compute().value + 0.2
     assert abs(matched - r["matched"]) < 1e-5
+    assert per_item_values(metric).mean() == pytest.approx(metric.compute().value, abs=1e-12)
 
 
 def test_registry_digests_are_the_training_logs():
