@@ -172,6 +172,12 @@ ASSETS: dict[str, Asset] = {
               "inception-2015-12-05.pt", fallbacks=("tmp",),
               description="FID Inception v3 TorchScript (StyleGAN2-ADA), clean-fid; "
                           "fid_clean / kid_clean"),
+        Asset("inception_torch_fidelity", "weights-inception-2015-12-05-6726825d.pth",
+              "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+              "weights-inception-2015-12-05-6726825d.pth", fallbacks=("torch_hub",),
+              description="FID Inception v3 (TF 2015-12-05 port) state dict, torch-fidelity's "
+                          "conversion (no digest published; its loader checks none); "
+                          "inception_score"),
         Asset("lpips_alexnet", "alexnet-owt-7be5be79.pth",
               "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
               sha256_prefix="7be5be79", fallbacks=("torch_hub",),
