@@ -158,6 +158,16 @@ def _shapes_pipeline() -> list[Asset]:
             for c, digest in _SHAPES_PIPELINE_SHA256.items()]
 
 
+def _dinov2() -> list[Asset]:
+    """DINOv2 backbones as torch hub downloads them (no digest published)."""
+    url = "https://dl.fbaipublicfiles.com/dinov2"
+    return [Asset(f"dinov2_{arch}", f"dinov2_{arch}_pretrain.pth",
+                  f"{url}/dinov2_{arch}/dinov2_{arch}_pretrain.pth", fallbacks=("torch_hub",),
+                  description=f"DINOv2 {arch} backbone (facebookresearch/dinov2 hub checkpoint); "
+                              f"fd_dinov2 / kid_dinov2" + (" (default)" if arch == "vitl14" else ""))
+            for arch in ("vits14", "vitb14", "vitl14")]
+
+
 ASSETS: dict[str, Asset] = {
     a.name: a
     for a in [
@@ -193,6 +203,7 @@ ASSETS: dict[str, Asset] = {
         _openai_clip("open_clip_vit_l14_336_openai", "ViT-L-14-336px.pt",
                      "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
                      "OpenAI CLIP ViT-L/14@336 (TorchScript); cmmd"),
+        *_dinov2(),
         *_shapes_evaluators(),
         *_shapes_pipeline(),
     ]
