@@ -203,6 +203,11 @@ ASSETS: dict[str, Asset] = {
         _openai_clip("open_clip_vit_l14_336_openai", "ViT-L-14-336px.pt",
                      "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
                      "OpenAI CLIP ViT-L/14@336 (TorchScript); cmmd"),
+        Asset("laion_aesthetic_v2_vit_l14", "sac+logos+ava1-l14-linearMSE.pth",
+              "https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/"
+              "sac+logos+ava1-l14-linearMSE.pth",
+              description="LAION aesthetic predictor v2 MLP head on OpenAI CLIP ViT-L/14 "
+                          "(open_clip_vit_l14_openai); laion_aesthetic"),
         *_dinov2(),
         *_shapes_evaluators(),
         *_shapes_pipeline(),
