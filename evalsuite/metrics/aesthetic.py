@@ -121,7 +121,7 @@ class AestheticScore(SampleFeatureMetric):
 
         if self._head is None:
             raise RuntimeError(f"{self.name}: prepare() must be called first")
-        x = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32)).to(self.device)
+        x = torch.from_numpy(np.array(embeddings, dtype=np.float32)).to(self.device)  # a copy
         with torch.inference_mode():
             return self._head(x)[:, 0].double().cpu().numpy()
 
