@@ -164,7 +164,8 @@ def _dinov2() -> list[Asset]:
     return [Asset(f"dinov2_{arch}", f"dinov2_{arch}_pretrain.pth",
                   f"{url}/dinov2_{arch}/dinov2_{arch}_pretrain.pth", fallbacks=("torch_hub",),
                   description=f"DINOv2 {arch} backbone (facebookresearch/dinov2 hub checkpoint); "
-                              f"fd_dinov2 / kid_dinov2" + (" (default)" if arch == "vitl14" else ""))
+                              "fd_dinov2 / kid_dinov2"
+                              + (" (default)" if arch == "vitl14" else ""))
             for arch in ("vits14", "vitb14", "vitl14")]
 
 

@@ -72,7 +72,8 @@ def transformers_dinov2(state, hidden=384, layers=12, heads=6):
                        patch_size=14, image_size=224, layerscale_value=1.0, layer_norm_eps=1e-6)
     model = Dinov2Model(cfg).eval()
     sd = {"embeddings.cls_token": state["cls_token"], "embeddings.mask_token": state["mask_token"],
-          "embeddings.position_embeddings": hub_interpolate_pos_encoding(state["pos_embed"], 224, 224),
+          "embeddings.position_embeddings": hub_interpolate_pos_encoding(state["pos_embed"],
+                                                                         224, 224),
           "embeddings.patch_embeddings.projection.weight": state["patch_embed.proj.weight"],
           "embeddings.patch_embeddings.projection.bias": state["patch_embed.proj.bias"],
           "layernorm.weight": state["norm.weight"], "layernorm.bias": state["norm.bias"]}

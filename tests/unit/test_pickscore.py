@@ -1,8 +1,8 @@
 """PickScore: parity with the PickScore README's inference code (transcribed below:
 transformers' PIL ``CLIPImageProcessor`` of its time (``CLIPImageProcessorPil`` in
 transformers 5; the new default resizes with torchvision and differs by up to 0.015 per
-pixel) + the CLIP tokenizer as ``CLIPProcessor``, ``get_image_features`` / ``get_text_features``, normalise, ``logit_scale.exp()`` x text @
-image.T, one prompt at a time) on the same stand-in safetensors file (a tiny CLIPModel),
+pixel) + the CLIP tokenizer as ``CLIPProcessor``, ``get_image_features`` /
+``get_text_features``, normalise, ``logit_scale.exp()`` x text @ image.T, one prompt at a time) on the same stand-in safetensors file (a tiny CLIPModel),
 square and non-square images: scores equal to 1e-4 (logit scale 14.3 x float32 cosines)."""
 
 from __future__ import annotations
