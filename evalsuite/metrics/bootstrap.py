@@ -70,7 +70,8 @@ def _per_item_values(metric: Metric, counts: np.ndarray) -> np.ndarray:
 
 def supports_bootstrap(metric: Metric) -> bool:
     """Whether ``bootstrap_ci`` knows how to resample ``metric``."""
-    return isinstance(metric, DistributionMetric) or type(metric).__name__ in _PER_ITEM
+    return (isinstance(metric, DistributionMetric) or type(metric).__name__ in _PER_ITEM
+            or callable(getattr(metric, "item_values", None)))
 
 
 def bootstrap_ci(metric: Metric, n: int, n_resamples: int, seed: int = 0,

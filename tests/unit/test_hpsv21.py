@@ -13,6 +13,7 @@ from PIL import Image
 
 from evalsuite.assets import ResolvedAsset
 from evalsuite.features.standins import photo_crops, register_tiny_clip
+from evalsuite.metrics.bootstrap import bootstrap_ci, per_item_values, supports_bootstrap
 from evalsuite.metrics.preference import HPS_ASSET, HPSv21
 
 
@@ -87,3 +88,6 @@ def test_random_weights_are_recorded():
     m.update(photo_crops(2, 32, seed=1), ["a", "b"])
     r = m.compute()
     assert r.weights["random_init"] is True and -1 <= r.value <= 1
+    assert supports_bootstrap(m) and len(per_item_values(m)) == 2  # per-image values kept
+    ci = bootstrap_ci(m, r.n, 20, seed=0)
+    assert min(per_item_values(m)) <= ci["low"] <= ci["high"] <= max(per_item_values(m))
