@@ -158,6 +158,17 @@ def _shapes_pipeline() -> list[Asset]:
             for c, digest in _SHAPES_PIPELINE_SHA256.items()]
 
 
+def _dinov2() -> list[Asset]:
+    """DINOv2 backbones as torch hub downloads them (no digest published)."""
+    url = "https://dl.fbaipublicfiles.com/dinov2"
+    return [Asset(f"dinov2_{arch}", f"dinov2_{arch}_pretrain.pth",
+                  f"{url}/dinov2_{arch}/dinov2_{arch}_pretrain.pth", fallbacks=("torch_hub",),
+                  description=f"DINOv2 {arch} backbone (facebookresearch/dinov2 hub checkpoint); "
+                              "fd_dinov2 / kid_dinov2"
+                              + (" (default)" if arch == "vitl14" else ""))
+            for arch in ("vits14", "vitb14", "vitl14")]
+
+
 ASSETS: dict[str, Asset] = {
     a.name: a
     for a in [
@@ -172,6 +183,12 @@ ASSETS: dict[str, Asset] = {
               "inception-2015-12-05.pt", fallbacks=("tmp",),
               description="FID Inception v3 TorchScript (StyleGAN2-ADA), clean-fid; "
                           "fid_clean / kid_clean"),
+        Asset("inception_torch_fidelity", "weights-inception-2015-12-05-6726825d.pth",
+              "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+              "weights-inception-2015-12-05-6726825d.pth", fallbacks=("torch_hub",),
+              description="FID Inception v3 (TF 2015-12-05 port) state dict, torch-fidelity's "
+                          "conversion (no digest published; its loader checks none); "
+                          "inception_score"),
         Asset("lpips_alexnet", "alexnet-owt-7be5be79.pth",
               "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
               sha256_prefix="7be5be79", fallbacks=("torch_hub",),
@@ -187,6 +204,20 @@ ASSETS: dict[str, Asset] = {
         _openai_clip("open_clip_vit_l14_336_openai", "ViT-L-14-336px.pt",
                      "3035c92b350959924f9f00213499208652fc7ea050643e8b385c2dac08641f02",
                      "OpenAI CLIP ViT-L/14@336 (TorchScript); cmmd"),
+        Asset("laion_aesthetic_v2_vit_l14", "sac+logos+ava1-l14-linearMSE.pth",
+              "https://github.com/christophschuhmann/improved-aesthetic-predictor/raw/main/"
+              "sac+logos+ava1-l14-linearMSE.pth",
+              description="LAION aesthetic predictor v2 MLP head on OpenAI CLIP ViT-L/14 "
+                          "(open_clip_vit_l14_openai); laion_aesthetic"),
+        Asset("hpsv21_vit_h14", "HPS_v2.1_compressed.pt",
+              f"{_HF}/xswu/HPSv2/resolve/main/HPS_v2.1_compressed.pt",
+              fallbacks=("hf:xswu/HPSv2=HPS_v2.1_compressed.pt",),
+              description="HPSv2.1 checkpoint (open_clip ViT-H-14, its state_dict); hpsv21"),
+        Asset("pickscore_v1", "pickscore_v1.safetensors",
+              f"{_HF}/yuvalkirstain/PickScore_v1/resolve/main/model.safetensors",
+              fallbacks=("hf:yuvalkirstain/PickScore_v1=model.safetensors",),
+              description="PickScore v1 (transformers CLIPModel, CLIP ViT-H/14); pickscore"),
+        *_dinov2(),
         *_shapes_evaluators(),
         *_shapes_pipeline(),
     ]

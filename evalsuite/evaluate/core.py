@@ -95,7 +95,7 @@ def evaluate_sources(inputs: Inputs, metrics: Mapping[str, Callable[[], Metric]]
         if isinstance(job.metric, DistributionMetric):
             ex = job.metric.extractor
             ref_key = None
-            if not imports_stats(job.metric):
+            if job.metric.needs_reference and not imports_stats(job.metric):
                 assert inputs.reference is not None
                 ref_key = plan.request("reference", inputs.reference, ex)
                 ref_requests[ref_key] = ex

@@ -42,7 +42,8 @@ def unavailable(inputs: Inputs, name: str, metric: Metric, pairing: str | None) 
                 "generated samples (use task=reconstruction, or score.reconstructions=true)")
     if isinstance(metric, TextImageMetric) and inputs.texts is None:
         return "no prompts for the images (give a prompts file)"
-    if isinstance(metric, DistributionMetric) and inputs.reference is None \
+    if isinstance(metric, DistributionMetric) and metric.needs_reference \
+            and inputs.reference is None \
             and name not in inputs.reference_stats:
         if inputs.reference_stats:
             fix = (f"reference images or a statistics file of its own (+reference.stats.{name}"
@@ -63,7 +64,7 @@ def input_identity(inputs: Inputs, metric: Metric, pairing: str | None) -> Any:
         ident[pairing] = inputs.paired[pairing].identity()
     elif imports_stats(metric):
         ident["reference"] = {"imported_stats": metric.imported_stats.sha256}
-    elif isinstance(metric, DistributionMetric):
+    elif isinstance(metric, DistributionMetric) and metric.needs_reference:
         assert inputs.reference is not None
         ident["reference"] = inputs.reference.identity()
     elif isinstance(metric, TextImageMetric):

@@ -129,6 +129,9 @@ class DistributionMetric(Metric):
     """
 
     extractor: "FeatureExtractor"
+    # False: features of the generated images only (Inception Score, aesthetic score); the
+    # evaluation core then requests no reference features and needs no reference set.
+    needs_reference: ClassVar[bool] = True
 
     def required_assets(self) -> list[str]:
         return self.extractor.required_assets()

@@ -40,6 +40,9 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
 def per_item_values(metric: Metric) -> np.ndarray | None:
     """The per-image (per-pair) values whose mean is ``metric``'s value, in the order the
     images were fed (the source's ids); None for metrics without per-image values (FID...)."""
+    item_values = getattr(metric, "item_values", None)  # metrics that keep their own
+    if callable(item_values):
+        return np.asarray(item_values(), dtype=np.float64)
     if type(metric).__name__ not in _PER_ITEM:
         return None
     attr, transform = _PER_ITEM[type(metric).__name__]
@@ -69,7 +72,8 @@ def _per_item_values(metric: Metric, counts: np.ndarray) -> np.ndarray:
 
 def supports_bootstrap(metric: Metric) -> bool:
     """Whether ``bootstrap_ci`` knows how to resample ``metric``."""
-    return isinstance(metric, DistributionMetric) or type(metric).__name__ in _PER_ITEM
+    return (isinstance(metric, DistributionMetric) or type(metric).__name__ in _PER_ITEM
+            or callable(getattr(metric, "item_values", None)))
 
 
 def bootstrap_ci(metric: Metric, n: int, n_resamples: int, seed: int = 0,

@@ -22,6 +22,8 @@ EXTRACTORS = {
     "inception_clean": "Inception-v3 pool3 (2048), clean-fid mode=clean",
     "inception_legacy": "Inception-v3 pool3 (2048), pytorch-fid",
     "clip": "open_clip image embedding (model_name, pretrained)",
+    "dinov2": "DINOv2 ViT-L/14 CLS token (1024), dgm-eval preprocessing",
+    "shapes": "the shapes world's image encoder",
 }
 
 
@@ -37,6 +39,10 @@ def build_extractor(name: str, device: str = "cpu", model_name: str = "ViT-L-14-
         return PytorchFIDInception(2048, device)
     if name == "clip":
         return CLIPImageEmbedding(model_name, pretrained, device)
+    if name in ("dinov2", "shapes"):  # the others of features.registry, default options
+        from evalsuite.features.registry import build_extractor as build_registered
+
+        return build_registered(name, device)
     raise EvalsuiteError(f"unknown extractor {name!r} for precision/recall/density/coverage; "
                          f"choose one of {', '.join(EXTRACTORS)}")
 

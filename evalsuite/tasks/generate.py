@@ -125,7 +125,8 @@ class GenerateTask:
         """The reference set, if a metric compares with real images or reconstructs them."""
         probes = [f() for f in ctx.factories.values()]
         if not (Pairing.RECONSTRUCTION.value in self.paired_with
-                or any(isinstance(m, DistributionMetric) for m in probes)):
+                or any(isinstance(m, DistributionMetric) and m.needs_reference
+                        for m in probes)):
             return None
         # cache_dir: a large image folder's content hash is remembered, not recomputed per run
         reference = build(ctx.cfg.reference, "reference", cache_dir=str(ctx.results / "cache"))
