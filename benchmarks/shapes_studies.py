@@ -136,11 +136,13 @@ def check_clear_cut(by_cell: dict[str, dict[str, Any]]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("studies", nargs="*", default=list(STUDIES), choices=[[], *STUDIES])
+    p.add_argument("studies", nargs="*", help=f"studies to run (default: {' '.join(STUDIES)})")
     p.add_argument("--n", type=int, default=64, help="prompts per cell (default 64)")
     p.add_argument("--from", dest="source", type=Path, default=None,
                    help="read <folder>/<study>/records instead of running the studies")
     args = p.parse_args(argv)
+    if set(args.studies) - set(STUDIES):
+        p.error(f"unknown studies {sorted(set(args.studies) - set(STUDIES))}; choose from {STUDIES}")
     scratch = tempfile.TemporaryDirectory(prefix="shapes-studies-")
     by_cell: dict[str, dict[str, Any]] = {}
     for study in args.studies or STUDIES:

@@ -142,9 +142,9 @@ SHAPES_PIPELINE_FILES: dict[str, str] = {
     "text_encoder": "text_encoder/model.safetensors",
 }
 _SHAPES_PIPELINE_SHA256 = {
-    "unet": "81e13dd98bbed54ec1eed5f1fec48b946cf98598384474dff45081348256a65f",
+    "unet": "19f47b090bf86cfcdcd0ed804697f6203e25cc213440f17d52ad43d045587884",
     "vae": "8308b331ba9871bca40e6ce62aecdc44c7fc656df9885ffeda417b7b521c8968",
-    "text_encoder": "d073f8935952a8842c63d407088c4284304d0fdb01cb5ded4ca7ad05c785365a",
+    "text_encoder": "cee4bf20b6061ddc01b80b066a41288d624eb188d37886aea57ee1cdb4f850ab",
 }
 
 

@@ -29,6 +29,7 @@ from evalsuite.worlds.shapes.pipeline import (
     shapes_model_source,
     shipped_pipeline_dir,
 )
+from evalsuite.worlds.shapes.nets import load_net
 from evalsuite.worlds.shapes.world import COLOURS
 from tiny_unet import one_thread  # noqa: F401  (autouse: one torch thread)
 
@@ -117,13 +118,67 @@ def _nearest_colour(pixel: np.ndarray) -> str:
     return min(COLOURS, key=lambda c: float(np.sum((np.asarray(COLOURS[c], float) - pixel) ** 2)))
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped 2,400-step run has not learned the prompt yet "
-                   "(checker colour 12%, shape 13% on 64 test prompts; README 'The shapes pipeline')")
-def test_samples_have_the_prompted_colour_where_the_prompt_puts_it(components):
-    """A meaning check with the default sampler: a large object in the centre has the
-    prompted colour in the central 8x8 pixels, for every colour of the world."""
+def _object_colour(image: np.ndarray) -> str:
+    """The world colour nearest to the mean of the pixels far from the background (the
+    median of the border, which objects do not reach)."""
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]).astype(float)
+    far = np.linalg.norm(image.astype(float) - np.median(border, axis=0), axis=-1) > 60
+    assert far.sum() >= 20, "no object in the image"
+    return _nearest_colour(image[far].mean(0))
+
+
+def test_samples_have_the_prompted_colour_and_shape(components):
+    """A meaning check with the default sampler: for every colour of the world, the object
+    drawn has the prompted colour, and circles and squares are told apart (the checker).
+    Where it is drawn is not checked: position is the attribute the shipped run learned least
+    (README, 'The shapes pipeline')."""
+    from evalsuite.worlds.shapes.scoring import read_images
+
     gen = DiffusersGenerator(components, sampler(), resolution=64)
-    texts = [f"a large {c} circle in the centre" for c in COLOURS]
+    texts = [f"a large {c} {s} in the centre" for s in ("circle", "square") for c in COLOURS]
     images = gen.generate(texts, list(range(len(texts))))
-    found = [_nearest_colour(im[28:36, 28:36].reshape(-1, 3).mean(0)) for im in images]
-    assert sum(f == c for f, c in zip(found, COLOURS)) >= len(COLOURS) - 1, found
+    found = [_object_colour(im) for im in images]
+    wanted = [c for _ in range(2) for c in COLOURS]
+    assert sum(f == c for f, c in zip(found, wanted)) >= len(texts) - 1, found
+    checker = load_net("checker", assets.resolve("shapes_checker", None).path)
+    shapes = [next(iter(slots.values()))["shape"] if slots else None
+              for slots in read_images(checker, images)]
+    assert sum(s == w for s, w in zip(shapes, ["circle"] * 6 + ["square"] * 6)) >= 10, shapes
+
+
+def _clip_analogue(images: np.ndarray, texts: list[str]) -> np.ndarray:
+    """Per-image cosine of the world's contrastive image and text embeddings."""
+    from evalsuite.worlds.shapes import scoring
+
+    image_net = load_net("image_encoder", assets.resolve("shapes_image_encoder", None).path)
+    text_net = load_net("text_encoder", assets.resolve("shapes_text_encoder", None).path)
+    cos = scoring.embed_images(image_net, images) * scoring.embed_texts(text_net, texts)
+    return cos.sum(-1).double().numpy()
+
+
+def test_clear_cut_ablation_orderings_hold_on_the_shipped_pipeline(components):
+    """Zero-shot, on the same 24 test prompts and seeds: removing whole stages and resblocks
+    (BK-SDM-Tiny) loses prompt agreement against the baseline and against a change of FFN
+    activation (SwiGLU), each with a paired 95% bootstrap interval above zero. The README's
+    ablation table (benchmarks/shapes_studies.py, 64 prompts) holds the full ordering."""
+    from evalsuite.worlds.shapes.splits import split_items
+
+    texts = [it.caption for it in split_items("test", 24)]
+    scores = {}
+    for name in ("baseline", "swish_glu", "preset_bk_sdm_tiny"):
+        unet = components["unet"]
+        if name != "baseline":
+            conf = OmegaConf.load(ABLATION_CONF / f"{name}.yaml")[name]
+            specs = hydra.utils.instantiate(conf)
+            specs = list(specs) if isinstance(specs, (list, tuple)) else [specs]
+            unet = apply_ablations(copy.deepcopy(unet), specs).eval()
+        gen = DiffusersGenerator({**components, "unet": unet}, sampler(batch_size=24), resolution=64)
+        scores[name] = _clip_analogue(gen.generate(texts, list(range(len(texts)))), texts)
+    rng = np.random.default_rng(0)
+    idx = rng.integers(len(texts), size=(2000, len(texts)))
+    for better in ("baseline", "swish_glu"):
+        diff = scores[better] - scores["preset_bk_sdm_tiny"]
+        low = np.quantile(diff[idx].mean(axis=1), 0.025)
+        assert low > 0.2, (better, diff.mean(), low)
+    # The control: a change that keeps the network (SwiGLU for GEGLU) stays close to baseline.
+    assert abs(scores["swish_glu"].mean() - scores["baseline"].mean()) < 0.1

@@ -30,7 +30,7 @@ class TrainConfig:
     vae_lr: float = 1e-3
     kl_weight: float = 1e-4  # per latent element, against per-pixel reconstruction losses
     object_weight: float = 10.0  # reconstruction weight of object pixels (background: 1)
-    unet_steps: int = 2400
+    unet_steps: int = 12000
     unet_batch: int = 16
     unet_lr: float = 1e-3
     text_lr: float = 1e-3
