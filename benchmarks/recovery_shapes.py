@@ -87,7 +87,7 @@ def row(label: str, rec: dict[str, Any], cpu_s: str) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=300, help="recovery optimizer steps per cell")
+    p.add_argument("--steps", type=int, default=500, help="recovery optimizer steps per cell")
     p.add_argument("--batch", type=int, default=16, help="recovery batch size")
     p.add_argument("--lr", type=float, default=5e-4, help="recovery AdamW learning rate")
     p.add_argument("--prompts", type=int, default=64, help="test-split prompts evaluated")
