@@ -3,10 +3,10 @@
 A recovered record (``recovery=kd``) names its zero-shot counterpart by the sample store key
 the same cell has without recovery (``recovery.zero_shot_generation_key``); the zero-shot
 record is the latest record whose ``samples.generation_key`` is that key. ``recovery_table``
-gives one row per recovered record: the ablations, the UNet's cost (parameters, GFLOPs; the
+gives one row per recovered record: the variant, the UNet's cost (parameters, GFLOPs; the
 same for both, since recovery changes weights, not the architecture), every metric both
 records measured as ``<metric> zero-shot`` / ``<metric> recovered``, and the recovery's steps,
-final loss and CPU / wall seconds. ``recovery_section`` is the report's HTML for it (with the
+final loss, CPU / wall seconds and the two run ids. ``recovery_section`` is the report's HTML for it (with the
 table written to ``tables/recovery.{md,csv}``) and each recovery's loss curves as inline SVG;
 it is empty when no record was recovered, so other reports do not change by a byte.
 """
@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from evalsuite.io import atomic_write_text
+from evalsuite.results.identity import variant_of
 from evalsuite.results.record import load_records
 
 if TYPE_CHECKING:
     import pandas as pd
 
 Rec = Mapping[str, Any]
+RECOVERED = " [recovered]"  # the suffix of a recovered record's variant label
 TERMS = ("total", "task", "output_kd", "feature_kd")
 COLOURS = {"total": "#111111", "task": "#1f77b4", "output_kd": "#d62728", "feature_kd": "#2ca02c"}
 
@@ -42,10 +44,6 @@ def zero_shot_of(rec: Rec, records: Sequence[Rec]) -> Rec | None:
     return found[-1] if key and found else None
 
 
-def _ablations(rec: Rec) -> str:
-    return "+".join(a.get("name", "?") for a in (rec.get("model") or {}).get("ablations") or []) or "-"
-
-
 def _value(rec: Rec | None, metric: str) -> float | None:
     m = ((rec or {}).get("metrics") or {}).get(metric) or {}
     v = m.get("value")
@@ -56,17 +54,15 @@ def recovery_row(rec: Rec, zero: Rec | None) -> dict[str, Any]:
     """One row of ``recovery_table`` (see the module docstring)."""
     model, r = rec.get("model") or {}, rec.get("recovery") or {}
     final = r.get("final_loss") or {}
-    row: dict[str, Any] = {
-        "variant": f"{(rec.get('choices') or {}).get('model') or model.get('preset') or '?'}"
-                   f"+{_ablations(rec)}",
-        "unet_params": model.get("unet_params"), "unet_gflops": model.get("unet_gflops"),
-        "zero_shot_run": (zero or {}).get("run_id", "not run"), "recovered_run": rec.get("run_id")}
+    row: dict[str, Any] = {"variant": variant_of(rec).label.removesuffix(RECOVERED),
+                           "unet_params": model.get("unet_params"), "unet_gflops": model.get("unet_gflops")}
     names = sorted(set((rec.get("metrics") or {})) | set(((zero or {}).get("metrics") or {})))
     for name in names:
         row[f"{name} zero-shot"] = _value(zero, name)
         row[f"{name} recovered"] = _value(rec, name)
     row.update({"recovery_steps": r.get("steps"), "final_loss": final.get("total"),
                 "recovery_cpu_s": r.get("cpu_s"), "recovery_wall_s": r.get("wall_s"),
+                "zero_shot_run": (zero or {}).get("run_id", "not run"), "recovered_run": rec.get("run_id"),
                 "recovery_key": str(r.get("key", ""))[:12]})
     return row
 
@@ -141,7 +137,7 @@ def recovery_section(records: Sequence[Rec], results: str | Path) -> str:
     for rec in records:
         r = rec.get("recovery")
         if r and r.get("loss_curve"):
-            parts.append(f'<figure class="plot"><figcaption>{html.escape(_ablations(rec))}: loss '
+            parts.append(f'<figure class="plot"><figcaption>{html.escape(variant_of(rec).label)}: loss '
                          f'(run {html.escape(str(rec.get("run_id")))}, {r.get("steps")} steps)'
                          f'</figcaption>{loss_curve_svg(r["loss_curve"])}</figure>')
     return "".join(parts)
