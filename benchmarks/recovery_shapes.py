@@ -15,7 +15,7 @@ Recovery is BK-SDM's recipe (task + output KD + feature KD, weights 1, 1, 1) wit
 unconditional branch to extrapolate from. Everything is cached in the results folder: a rerun
 into the same folder trains and samples nothing.
 
-    python benchmarks/recovery_shapes.py                       # defaults below, ~15 min, 1 core
+    python benchmarks/recovery_shapes.py        # defaults below: ~10 CPU minutes on one thread
     python benchmarks/recovery_shapes.py --steps 600 --prompts 128 --results /tmp/rs
 """
 
