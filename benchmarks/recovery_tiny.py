@@ -23,7 +23,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 CELLS = ("preset_bk_sdm_tiny", "no_sa_highres", "prune_resblocks")
-FAST = ["dataset.limit=8", "sampler.steps=4", "sampler.batch_size=4", "metrics=pixel",
+FAST = ["world=tiny", "dataset.limit=8", "sampler.steps=4", "sampler.batch_size=4", "metrics=pixel",
         "metrics.paired_with=[baseline]", "threads=1"]
 
 

@@ -274,11 +274,14 @@ def check_tables(results: Path) -> Iterator[Finding]:
 def check_folder(results: str | os.PathLike, tmp_age_s: float = DEFAULT_TMP_AGE_S,
                  now: float | None = None) -> list[Finding]:
     """Every finding in ``results`` (read only)."""
+    from evalsuite.recovery.doctor import check_recovery  # here: it imports this module
+
     results, now = Path(results), time.time() if now is None else now
     checks: list[Callable[[], Iterator[Finding]]] = [
         lambda: check_records(results), lambda: check_samples(results),
         lambda: check_caches(results), lambda: check_claims(results, now),
-        lambda: check_temp_files(results, now, tmp_age_s), lambda: check_tables(results)]
+        lambda: check_temp_files(results, now, tmp_age_s), lambda: check_tables(results),
+        lambda: check_recovery(results)]
     return [f for check in checks for f in check()]
 
 

@@ -22,8 +22,10 @@ class LossWeightsConfig:
 class RecoveryConfig:
     """``method=none``: evaluate the ablation zero-shot. ``method=kd``: recover it first.
 
-    ``data`` is a ``_target_`` node building a ``evalsuite.recovery.TrainingData``
-    (``evalsuite.recovery.ImageFolder``: a folder of images with a captions file).
+    ``data`` is a ``_target_`` node building a ``evalsuite.recovery.TrainingData``, chosen in
+    the group ``recovery/data`` (``conf/recovery/data/``): ``folder``
+    (``evalsuite.recovery.ImageFolder``: a folder of images with a captions file) or
+    ``shapes`` (the shapes world's train split; the shapes world's default).
     Everything but ``checkpoint_every``, ``keep_checkpoints``, ``stop_after`` and ``progress``
     is part of the recovered weights' cache key.
     """
@@ -39,6 +41,7 @@ class RecoveryConfig:
     adam_eps: float = 1e-8
     loss: LossWeightsConfig = field(default_factory=LossWeightsConfig)
     ema_decay: Optional[float] = None  # e.g. 0.9999: the EMA weights are the recovered model
+    caption_dropout: float = 0.0  # fraction of captions replaced by "" (CFG's unconditional branch)
     seed: int = 0  # data order, noise, timesteps and VAE posterior draws
     mixed_precision: str = "no"  # no | fp16 | bf16 (CUDA only)
     gradient_checkpointing: bool = False

@@ -139,7 +139,7 @@ class Recovery:
                    "settings": self.settings.key_fields(), "seed": self.settings.seed,
                    "steps": state.step, "loss_curve": compact_curve(state.history),
                    "final_loss": state.history[-1] if state.history else None,
-                   "wall_s": state.wall_s, "stages": job.match.describe(), "device": self.device}
+                   "wall_s": state.wall_s, "cpu_s": state.cpu_s, "stages": job.match.describe(), "device": self.device}
         return save_final(self.folder, unet.to("cpu"), summary)
 
     def identity(self) -> dict[str, Any]:

@@ -30,9 +30,10 @@ from safetensors.torch import load_file, save_file
 
 from evalsuite.ablations import load_ablated_unet, save_ablated_unet
 from evalsuite.io import sha256_file
+from evalsuite.recovery.layout import STEP_PREFIX, UNET_WEIGHTS, step_dirs
 
-STEP_PREFIX = "step-"
-UNET_WEIGHTS = "diffusion_pytorch_model.safetensors"
+__all__ = ["STEP_PREFIX", "UNET_WEIGHTS", "load_step", "read_final", "remove_leftovers", "save_final",
+           "save_step", "step_dirs", "write_folder_atomically"]
 
 
 def write_folder_atomically(final: Path, fill: Callable[[Path], None]) -> Path:
@@ -63,14 +64,6 @@ def remove_leftovers(folder: Path) -> None:
     if folder.is_dir():
         for p in folder.glob(".tmp-*"):
             shutil.rmtree(p, ignore_errors=True)
-
-
-def step_dirs(folder: Path) -> list[Path]:
-    """Complete step checkpoints under ``folder/checkpoints``, oldest first."""
-    root = folder / "checkpoints"
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(STEP_PREFIX))
 
 
 def save_step(folder: Path, step: int, student: torch.nn.Module, ema: dict[str, torch.Tensor] | None,

@@ -27,6 +27,7 @@ class RecoverySettings:
     adam_eps: float = 1e-8
     loss: LossWeights = field(default_factory=LossWeights)
     ema_decay: float | None = None
+    caption_dropout: float = 0.0
     seed: int = 0
     mixed_precision: str = "no"
     gradient_checkpointing: bool = False
@@ -56,6 +57,8 @@ class RecoverySettings:
             raise ConfigError(f"recovery.ema_decay must be in (0, 1) or null, got {self.ema_decay}")
         if min(asdict(self.loss).values()) < 0 or max(asdict(self.loss).values()) == 0:
             raise ConfigError(f"recovery.loss weights must be >= 0 and not all 0, got {asdict(self.loss)}")
+        if not 0 <= self.caption_dropout < 1:
+            raise ConfigError(f"recovery.caption_dropout must be in [0, 1), got {self.caption_dropout}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise ConfigError(f"recovery.mixed_precision={self.mixed_precision!r}; choose one of "
                               f"{list(MIXED_PRECISION)}")

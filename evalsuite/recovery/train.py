@@ -51,6 +51,7 @@ class State:
     step: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     wall_s: float = 0.0
+    cpu_s: float = 0.0  # process CPU seconds of the steps (all threads)
     ema: dict[str, torch.Tensor] | None = None
 
 
@@ -77,10 +78,18 @@ def _batch(job: Job, step: int, micro: int) -> tuple[torch.Tensor, torch.Tensor]
             latents = z.clone() * float(c["vae"].config.scaling_factor)
         else:  # the source gives latents in the UNet's space already
             latents = torch.from_numpy(np.stack([x for x, _ in items]).astype(np.float32))
-        tok = c["tokenizer"]([t for _, t in items], padding="max_length", truncation=True,
+        texts = [_drop_caption(t, s.caption_dropout, _seed(s.seed, first + k, 3))
+                 for k, (_, t) in enumerate(items)]
+        tok = c["tokenizer"](texts, padding="max_length", truncation=True,
                              max_length=tok_len(c["tokenizer"]), return_tensors="pt")
         emb = c["text_encoder"](tok.input_ids.to(job.device))[0]
     return latents.to(job.device), emb
+
+
+def _drop_caption(text: str, rate: float, seed: int) -> str:
+    """``""`` with probability ``rate`` (a function of ``seed``): trains the unconditional
+    prediction that classifier-free guidance extrapolates from, as the teacher's training did."""
+    return "" if rate > 0 and np.random.default_rng(seed).random() < rate else text
 
 
 def tok_len(tokenizer: Any) -> int:
@@ -133,7 +142,7 @@ def _resume(job: Job, opt_factory: Any, scaler: Any) -> tuple[torch.optim.Optimi
     if done:
         student, ema, saved = load_step(done[-1], job.device)
         job.student = student.train()
-        state = State(saved["step"], saved["history"], saved["wall_s"], ema)
+        state = State(saved["step"], saved["history"], saved["wall_s"], saved.get("cpu_s", 0.0), ema)
         torch.set_rng_state(saved["rng"])
         if saved.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(saved["cuda_rng"])
@@ -147,7 +156,7 @@ def _resume(job: Job, opt_factory: Any, scaler: Any) -> tuple[torch.optim.Optimi
 
 
 def _checkpoint(job: Job, opt: torch.optim.Optimizer, scaler: Any, state: State) -> None:
-    saved = {"step": state.step, "history": state.history, "wall_s": state.wall_s,
+    saved = {"step": state.step, "history": state.history, "wall_s": state.wall_s, "cpu_s": state.cpu_s,
              "optimizer": opt.state_dict(), "scaler": scaler.state_dict(), "rng": torch.get_rng_state(),
              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
     save_step(job.folder, state.step, job.student, state.ema, saved, job.settings.keep_checkpoints)
@@ -171,10 +180,11 @@ def train(job: Job) -> tuple[State, bool]:
     bar = tqdm(total=s.steps, initial=state.step, desc="recover", disable=not s.progress)
     ran = 0
     while state.step < s.steps and (s.stop_after is None or ran < s.stop_after):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         losses = _train_step(job, opt, scaler, noise_sched, state)
         state.step, ran = state.step + 1, ran + 1
         state.wall_s += time.perf_counter() - t0
+        state.cpu_s += time.process_time() - c0
         state.history.append({"step": state.step, **losses})
         bar.update(1)
         bar.set_postfix(loss=f"{losses['total']:.4f}")

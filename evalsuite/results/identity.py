@@ -142,10 +142,11 @@ def variant_of(rec: Rec) -> Variant:
     """The variant of record ``rec``."""
     ident = model_identity(rec)
     specs = ablation_specs(rec)
-    key = hashlib.sha256(json.dumps({"model": ident, "ablations": specs}, sort_keys=True,
-                                    default=str).encode()).hexdigest()[:16]
+    recovered = (rec.get("recovery") or {}).get("key")  # recovery=kd: other weights, another variant
+    what = {"model": ident, "ablations": specs, **({"recovery": recovered} if recovered else {})}
+    key = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
     model_label = _model_label(rec)
-    label = "+".join([model_label, *_ablation_labels(rec)])
+    label = "+".join([model_label, *_ablation_labels(rec)]) + (" [recovered]" if recovered else "")
     full = "+".join(_spec_text(s) for s in specs) or "none"
     facets = _facets(rec, ident)
     model = (rec.get("model") or {}).get("preset") or (rec.get("choices") or {}).get("model") or "?"

@@ -25,6 +25,7 @@ from evalsuite.resources import conf_dir as default_conf_dir
 from evalsuite.results.grids import Grid, build_grids
 from evalsuite.results.plots import Plot, cfg_sweep_plots, quality_cost_plots
 from evalsuite.results.record import load_records
+from evalsuite.results.recovery_section import recovery_section
 from evalsuite.results.render import TABLE_CSS, html_page, to_html, write_table
 from evalsuite.results.settings import ReportSettings, root_settings
 from evalsuite.results.store import ResultStore, matches
@@ -74,6 +75,7 @@ def _write(results: Path, settings: Any, conf_dir: str) -> Path:
     store = ResultStore(r for r in everything if r.get("task") != "reconstruction")
     records = store.filter(where)
     sections = [_tables_section(store, settings, conf_dir, results, where)]
+    sections.append(recovery_section(records, results))  # "" unless a record was recovered
     if decoders:
         sections.append(_decoders_section(decoders, results))
     plots, skipped = _plots(records, settings, results / "tables")

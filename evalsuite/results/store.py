@@ -68,7 +68,8 @@ def variant_label(record: Mapping[str, Any]) -> str:
         return decoder
     preset = (record.get("model") or {}).get("preset") or (record.get("choices") or {}).get("model")
     abl = ablation_names(record)
-    return f"{preset or '?'}" + (f"+{abl}" if abl != "-" else "")
+    return (f"{preset or '?'}" + (f"+{abl}" if abl != "-" else "")
+            + (" [recovered]" if record.get("recovery") else ""))  # recovery=kd: other weights
 
 
 _MISSING = object()
