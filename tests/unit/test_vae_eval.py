@@ -82,7 +82,7 @@ def test_decoder_labels():
 
 def test_runs_table_and_report_take_decoder_records_next_to_generation_records(tmp_path):
     from evalsuite.results.report import write_report
-    from evalsuite.results.settings import ReportSettings, root_settings
+    from evalsuite.config.results import ReportSettings, root_settings
 
     results = tmp_path / "results"
     write_record(results / "records", make_record(1, {"fid_clean": 20.0}))
