@@ -215,8 +215,7 @@ def config_sha256(config: Any) -> str:
 
 def load_component_strict(path: Path, component: str) -> Any:
     """The ``component`` of the pipeline folder ``path`` (the class its ``model_index.json``
-    names), refused with a ``LoadError`` unless its weight files hold exactly the model's
-    parameters: no missing, unexpected or wrongly shaped tensors."""
+    names), loaded by ``load_strict``."""
     entry = json.loads((path / "model_index.json").read_text()).get(component)
     if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(x, str) for x in entry)):
         raise LoadError(f"model.path={path}: model_index.json names no class for {component} "
@@ -224,17 +223,26 @@ def load_component_strict(path: Path, component: str) -> Any:
     library, class_name = entry
     try:
         cls = getattr(importlib.import_module(library), class_name)
-        model, info = cls.from_pretrained(path / component, local_files_only=True,
-                                          output_loading_info=True)
-    except Exception as e:  # OSError/ValueError/ImportError/AttributeError variants
-        raise EvalsuiteError(f"model.path={path}: {component}/ could not be loaded as a "
-                             f"{class_name}: {type(e).__name__}: {e}") from e
+    except (ImportError, AttributeError) as e:
+        raise EvalsuiteError(f"model.path={path}: model_index.json names {library}.{class_name} "
+                             f"for {component}, which this environment does not have ({e})") from e
+    return load_strict(cls, path / component, f"model.path={path}: {component}/")
+
+
+def load_strict(cls: Any, folder: Path, what: str) -> Any:
+    """``cls.from_pretrained(folder)`` (local files only), refused with a ``LoadError`` unless
+    the weight files hold exactly the model's parameters: no missing, unexpected or wrongly
+    shaped tensors. ``what`` names the folder in messages."""
+    try:
+        model, info = cls.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+    except Exception as e:  # diffusers/transformers raise OSError/ValueError/... variants
+        raise EvalsuiteError(f"{what} could not be loaded ({cls.__name__}): "
+                             f"{type(e).__name__}: {e}") from e
     problem = loading_problem(info, {name for name, _ in model.named_buffers()})
     if problem:
-        raise LoadError(f"model.path={path}: the weights in {component}/ do not fit its config "
-                        f"({class_name}): {problem}. Nothing was generated or written; give a "
-                        "folder whose weights match its configs (pipeline.save_pretrained "
-                        "writes one)")
+        raise LoadError(f"{what}: its weights do not fit its config ({cls.__name__}): {problem}. "
+                        "Nothing was generated or written; give a folder whose weights match "
+                        "its config (save_pretrained writes one)")
     return model
 
 

@@ -59,7 +59,7 @@ def test_a_missing_key_is_a_load_error_naming_it(pipeline_folder, tmp_path, comp
     shutil.copytree(pipeline_folder, folder)
     key = _edit(folder, weights)
     source = ModelSource("pretrained", path=str(folder), resolution=64)  # headers are fine
-    with pytest.raises(LoadError, match=rf"{component}/ do not fit .*1 missing keys \({key}\)"):
+    with pytest.raises(LoadError, match=rf"{component}/: its weights do not fit .*1 missing keys \({key}\)"):
         source.load()
 
 
@@ -67,7 +67,7 @@ def test_an_unexpected_key_is_a_load_error_naming_it(pipeline_folder, tmp_path):
     folder = tmp_path / "pipe"
     shutil.copytree(pipeline_folder, folder)
     _edit(folder, UNET_WEIGHTS, add="down_blocks.9.extra.weight")
-    with pytest.raises(LoadError, match=r"unet/ .*1 unexpected keys \(down_blocks\.9\.extra\.weight\)"):
+    with pytest.raises(LoadError, match=r"unet/: .*1 unexpected keys \(down_blocks\.9\.extra\.weight\)"):
         ModelSource("pretrained", path=str(folder), resolution=64).load()
 
 
@@ -82,3 +82,14 @@ def test_a_run_on_a_folder_missing_unet_keys_writes_no_sample_and_no_record(comp
     assert isinstance(err.value, EvalsuiteError)  # the CLI's one paragraph, exit status 2
     results = Path(cfg.paths.results_dir)
     assert not (results / "samples").exists() and not list(results.glob("records/*.json"))
+
+
+def test_a_vae_folder_missing_a_key_is_a_load_error(pipeline_folder, tmp_path):
+    from evalsuite.models.vae import resolve_vae
+
+    folder = tmp_path / "vae"
+    shutil.copytree(pipeline_folder / "vae", folder)
+    key = _edit(folder, Path("diffusion_pytorch_model.safetensors"))
+    vae = resolve_vae(str(folder), "vae.decoder", None)  # config and headers are fine
+    with pytest.raises(LoadError, match=rf"vae.decoder={folder}: .*1 missing keys \({key}\)"):
+        vae.load("float32", "cpu")
