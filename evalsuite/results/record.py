@@ -80,7 +80,6 @@ _MAPPING_FIELDS = ("choices", "config", "model", "dataset", "sampler", "samples"
                    "provenance", "skipped_metrics")
 
 
-
 def _renamed_pairing(name: str, old: str, new: str) -> str:
     metric, _, pairing = name.rpartition("/")
     return f"{metric}/{new}" if metric and pairing == old else name
