@@ -16,3 +16,8 @@ class ConfigError(EvalsuiteError):
 
 class MissingAssetError(EvalsuiteError):
     """A weight file that a metric or model needs is not on this machine."""
+
+
+class LoadError(EvalsuiteError):
+    """Weights that do not fit their model: missing, unexpected or wrongly shaped tensors
+    (loading them would leave parameters randomly initialised or silently dropped)."""

@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evalsuite.commands import CONF_DIR, report_errors
 from evalsuite.errors import EvalsuiteError
-from evalsuite.results.settings import register_result_configs
+from evalsuite.config.results import register_result_configs
 
 register_result_configs()
 

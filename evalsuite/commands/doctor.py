@@ -7,29 +7,17 @@ remain, 2 on a usage error. See ``evalsuite/doctor.py`` for what is checked.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import DictConfig
 
 from evalsuite.commands import CONF_DIR, report_errors
-from evalsuite.config.schema import PathsConfig
+from evalsuite.config.results import register_result_configs
 from evalsuite.errors import EvalsuiteError
 
 
-@dataclass
-class DoctorSettings:
-    """``evalsuite doctor``: ``fix`` quarantines broken files; ``tmp_age_s`` makes a
-    ``.tmp-*`` file stale."""
-
-    fix: bool = False
-    tmp_age_s: float = 3600.0
-    paths: PathsConfig = MISSING
-
-
-ConfigStore.instance().store(name="doctor_schema", node=DoctorSettings)
+register_result_configs()
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="doctor")

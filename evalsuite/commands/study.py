@@ -13,7 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from evalsuite.commands import CONF_DIR, hydra_choices, report_errors
-from evalsuite.studies.config import register_study_configs
+from evalsuite.config.study import register_study_configs
 
 log = logging.getLogger("evalsuite")
 register_study_configs()

@@ -11,7 +11,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from evalsuite.commands import CONF_DIR, report_errors
-from evalsuite.results.settings import register_result_configs
+from evalsuite.config.results import register_result_configs
 
 log = logging.getLogger("evalsuite")
 register_result_configs()

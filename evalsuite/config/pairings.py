@@ -15,8 +15,10 @@ class Pairing(Enum):
     """Every pairing a task can score (the value is the record's name)."""
 
     BASELINE = "baseline"  # generate: samples vs the un-ablated model's samples
-    RECONSTRUCTION = "reconstruction"  # generate: the model's VAE round trip vs the photos
-    ORIGINAL = "original"  # reconstruction: the decoder's reconstructions vs the originals
+    # a VAE round trip vs the images it started from: under task=generate the model's VAE on
+    # the reference photos, under task=reconstruction vae.encoder -> vae.decoder (before
+    # schema_version 2 that task named it "original"; records are migrated on reading)
+    RECONSTRUCTION = "reconstruction"
     COMPARE_DECODER = "compare_decoder"  # reconstruction: vs a second decoder's
     REFERENCE = "reference"  # score: gen_dir vs the file with the same name in ref_dir
 

@@ -9,12 +9,13 @@ from a fixed-seed random initialisation of a named architecture.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
-from evalsuite.errors import EvalsuiteError
+from evalsuite.errors import EvalsuiteError, LoadError
 from evalsuite.io import cached_sha256, sha256_json
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,11 @@ class ModelSource:
             from evalsuite.ablations import load_ablated_unet
 
             extra["unet"] = load_ablated_unet(path / "unet")
+        # Every weighted component strictly: diffusers and transformers only warn about
+        # missing keys (and initialise those parameters randomly) or unexpected ones.
+        for component in ("unet", "vae", "text_encoder"):
+            if component not in extra:
+                extra[component] = load_component_strict(path, component)
         try:
             pipe = StableDiffusionPipeline.from_pretrained(
                 path, safety_checker=None, feature_extractor=None,
@@ -205,3 +211,59 @@ def config_sha256(config: Any) -> str:
     the architecture.
     """
     return sha256_json({k: v for k, v in dict(config).items() if not k.startswith("_")})
+
+
+def load_component_strict(path: Path, component: str) -> Any:
+    """The ``component`` of the pipeline folder ``path`` (the class its ``model_index.json``
+    names), loaded by ``load_strict``."""
+    entry = json.loads((path / "model_index.json").read_text()).get(component)
+    if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(x, str) for x in entry)):
+        raise LoadError(f"model.path={path}: model_index.json names no class for {component} "
+                        f"({entry!r}); a Stable Diffusion pipeline needs one")
+    library, class_name = entry
+    try:
+        cls = getattr(importlib.import_module(library), class_name)
+    except (ImportError, AttributeError) as e:
+        raise EvalsuiteError(f"model.path={path}: model_index.json names {library}.{class_name} "
+                             f"for {component}, which this environment does not have ({e})") from e
+    return load_strict(cls, path / component, f"model.path={path}: {component}/")
+
+
+def load_strict(cls: Any, folder: Path, what: str) -> Any:
+    """``cls.from_pretrained(folder)`` (local files only), refused with a ``LoadError`` unless
+    the weight files hold exactly the model's parameters: no missing, unexpected or wrongly
+    shaped tensors. ``what`` names the folder in messages."""
+    try:
+        model, info = cls.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+    except Exception as e:  # diffusers/transformers raise OSError/ValueError/... variants
+        raise EvalsuiteError(f"{what} could not be loaded ({cls.__name__}): "
+                             f"{type(e).__name__}: {e}") from e
+    problem = loading_problem(info, {name for name, _ in model.named_buffers()})
+    if problem:
+        raise LoadError(f"{what}: its weights do not fit its config ({cls.__name__}): {problem}. "
+                        "Nothing was generated or written; give a folder whose weights match "
+                        "its config (save_pretrained writes one)")
+    return model
+
+
+def loading_problem(info: dict[str, Any], buffers: Collection[str] = ()) -> str | None:
+    """What ``from_pretrained(..., output_loading_info=True)`` reported wrong, or None.
+
+    An unexpected key that names one of the model's buffers is harmless: older checkpoints
+    saved buffers (``position_ids``) that are now rebuilt, not loaded."""
+    def show(keys: Any) -> str:
+        keys = sorted(str(k) for k in keys)
+        return ", ".join(keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
+
+    parts = []
+    if info.get("missing_keys"):
+        parts.append(f"{len(info['missing_keys'])} missing keys ({show(info['missing_keys'])})")
+    unexpected = [k for k in info.get("unexpected_keys") or () if k not in buffers]
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys ({show(unexpected)})")
+    mismatched = [k[0] if isinstance(k, (tuple, list)) else k
+                  for k in info.get("mismatched_keys") or ()]
+    if mismatched:
+        parts.append(f"{len(mismatched)} keys of the wrong shape ({show(mismatched)})")
+    parts += [str(m) for m in info.get("error_msgs") or ()]
+    return "; ".join(parts) or None

@@ -24,7 +24,7 @@ import numpy as np
 
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import cached_sha256, sha256_json
-from evalsuite.models.sources import config_sha256
+from evalsuite.models.sources import config_sha256, load_strict
 from evalsuite.numerics import require_finite
 
 if TYPE_CHECKING:
@@ -108,11 +108,7 @@ class VaeRef:
         else:
             folder = self.path if self.path is not None else Path(self.source.path) / "vae"
             log.info("loading %s from %s (local files only)", self.role, folder)
-            try:
-                vae = AutoencoderKL.from_pretrained(folder, local_files_only=True)
-            except Exception as e:  # diffusers raises OSError/ValueError/EnvironmentError variants
-                raise EvalsuiteError(f"{self.role}={folder} could not be loaded as an "
-                                     f"AutoencoderKL: {type(e).__name__}: {e}") from e
+            vae = load_strict(AutoencoderKL, Path(folder), f"{self.role}={folder}")
         vae = vae.eval().to(device=device)
         # Cast only when asked: diffusers warns about any dtype cast, even a no-op one.
         return vae if DTYPES[dtype] == vae.dtype else vae.to(dtype=DTYPES[dtype])

@@ -22,7 +22,7 @@ from evalsuite.results.notes import Notes
 from evalsuite.results.protocol import protocol_of
 from evalsuite.results.store import ResultStore
 from evalsuite.results.tablebuild import Row, resolve_rows
-from evalsuite.results.tabledef import TableDef
+from evalsuite.config.tabledef import TableDef
 from evalsuite.results.tablemodel import NOT_MEASURED, Cell, Column, Table
 
 Rec = Mapping[str, Any]

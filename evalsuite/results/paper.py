@@ -29,7 +29,7 @@ from evalsuite.results.notes import Notes
 from evalsuite.results.protocol import CellKey
 from evalsuite.results.store import ResultStore, get_field, matches
 from evalsuite.results.tablebuild import Row, _scale, assemble, column_label, metric_groups, row_arch
-from evalsuite.results.tabledef import ColumnDef, TableDef, plain
+from evalsuite.config.tabledef import ColumnDef, TableDef, plain
 from evalsuite.results.tablemodel import NOT_MEASURABLE, NOT_MEASURED, NOT_PUBLISHED, Cell, Column, Table
 
 PAPER_DIR = paper_dir()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import sys
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, distribution, version
 from pathlib import Path
 from typing import Any
 
@@ -15,23 +16,47 @@ LIBRARIES = ("torch", "diffusers", "transformers", "torchmetrics", "open_clip_to
              "scikit-image", "numpy", "hydra-core", "pandas", "pillow")
 
 
-def _git(*args: str) -> str | None:
-    src = Path(evalsuite.__file__).resolve().parent.parent
+def _git(folder: Path, *args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(src), *args], capture_output=True, text=True,
+        out = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
                              timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip()
 
 
-def git_state() -> dict[str, Any]:
-    """Commit and dirty flag of the evalsuite source tree (None when not a git checkout)."""
-    sha = _git("rev-parse", "HEAD")
-    if sha is None:
-        return {"commit": None, "dirty": None}
-    status = _git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": sha, "dirty": bool(status)}
+def _pip_vcs(package_dir: Path) -> dict[str, Any]:
+    """The commit pip recorded when this copy was installed from a git URL
+    (``pip install git+...`` writes it in ``direct_url.json``), or nothing."""
+    try:
+        dist = distribution("evalsuite")
+    except PackageNotFoundError:
+        return {}
+    if Path(str(dist.locate_file("evalsuite"))).resolve() != package_dir:
+        return {}  # that installation is not the copy imported here
+    try:
+        info = json.loads(dist.read_text("direct_url.json") or "null") or {}
+    except ValueError:
+        return {}
+    commit = (info.get("vcs_info") or {}).get("commit_id")
+    return {"commit": commit, "installed_from": info.get("url")} if commit else {}
+
+
+def git_state(package_dir: str | Path | None = None) -> dict[str, Any]:
+    """Commit and dirty flag of the git checkout evalsuite is imported from.
+
+    Only a checkout that tracks the package's own files counts: an installed wheel whose
+    environment happens to lie inside some other git checkout (a project's ``.venv``) would
+    otherwise record that project's commit as evalsuite's. An installed copy has commit None,
+    unless pip installed it from a git URL and recorded the commit (``installed_from``).
+    ``package_dir``: the ``evalsuite`` package folder (default: the one imported).
+    """
+    pkg = Path(package_dir or Path(evalsuite.__file__).parent).resolve()
+    if _git(pkg, "ls-files", "--error-unmatch", "--", "__init__.py") is None:
+        return {"commit": None, "dirty": None, **_pip_vcs(pkg)}
+    sha = _git(pkg, "rev-parse", "HEAD")
+    status = _git(pkg, "status", "--porcelain", "--untracked-files=no")
+    return {"commit": sha, "dirty": None if status is None else bool(status)}
 
 
 def library_versions() -> dict[str, str | None]:

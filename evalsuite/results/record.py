@@ -1,6 +1,6 @@
 """The result record: one immutable JSON file per run, the only input to tables.
 
-Fields (schema_version 1):
+Fields (schema_version 2):
 - ``schema_version``, ``run_id``, ``created_at`` (UTC ISO 8601), ``status`` ("complete");
 - ``name``, ``tags``: the user's label for the run;
 - ``choices``: which option of each config group was used (Hydra's runtime choices);
@@ -50,6 +50,9 @@ still reads. ``evalsuite doctor fix=true`` moves such files to ``quarantine/``.
 Schema changes: when a change makes old records read wrong, bump ``SCHEMA_VERSION`` and add
 ``MIGRATIONS[old] = fn`` turning an ``old`` record into an ``old + 1`` one. ``load_records``
 migrates every record forward in memory; the files on disk are never rewritten (immutable).
+- 1 -> 2: ``task: "reconstruction"`` named its VAE round-trip pairing ``original``
+  (``psnr/original``); it is ``reconstruction`` now, the name a generation run gives the same
+  measurement (metrics, their ``pairing`` and ``skipped_metrics`` are renamed).
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ from typing import Any, Callable, Literal, Mapping, get_args
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_create_bytes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +79,35 @@ log = logging.getLogger(__name__)
 _MAPPING_FIELDS = ("choices", "config", "model", "dataset", "sampler", "samples", "durations",
                    "provenance", "skipped_metrics")
 
+
+def _renamed_pairing(name: str, old: str, new: str) -> str:
+    metric, _, pairing = name.rpartition("/")
+    return f"{metric}/{new}" if metric and pairing == old else name
+
+
+def v1_to_v2(record: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 -> 2: a decoder evaluation's ``<metric>/original`` is ``<metric>/reconstruction``
+    (pure: a new dict; other records are returned as copies, unchanged)."""
+    out = dict(record)
+    if record.get("task") != "reconstruction":
+        return out
+    metrics = record.get("metrics")
+    if isinstance(metrics, dict):
+        out["metrics"] = {
+            _renamed_pairing(k, "original", "reconstruction"):
+                {**m, "pairing": "reconstruction"}
+                if isinstance(m, dict) and m.get("pairing") == "original" else m
+            for k, m in metrics.items()}
+    skipped = record.get("skipped_metrics")
+    if isinstance(skipped, dict):
+        out["skipped_metrics"] = {_renamed_pairing(k, "original", "reconstruction"): v
+                                  for k, v in skipped.items()}
+    return out
+
+
 #: version n -> function turning a version-n record into a version n+1 record (pure: returns a
-#: new dict). Empty while the schema is at version 1.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+#: new dict).
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: v1_to_v2}
 
 
 Task = Literal["generate", "reconstruction", "score"]
@@ -178,9 +207,15 @@ def new_run_id(config_hash: str, now: datetime | None = None) -> str:
 
 
 def write_record(records_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
-    """Write a record as ``<run_id>.json``; never overwrites (records are immutable)."""
-    if record.get("schema_version") != SCHEMA_VERSION or not record.get("run_id"):
-        raise ValueError("a record needs schema_version and run_id")
+    """Write a record as ``<run_id>.json``; never overwrites (records are immutable).
+
+    Every task writes ``SCHEMA_VERSION``; a record of an older schema (a tool or test that
+    reproduces an old results folder) is written as it is, and readers migrate it."""
+    version = record.get("schema_version")
+    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION \
+            or not record.get("run_id"):
+        raise ValueError("a record needs schema_version (1 to "
+                         f"{SCHEMA_VERSION}) and run_id")
     data = json.dumps(encode_nonfinite(record), indent=2, sort_keys=True, default=str,
                       allow_nan=False).encode("utf-8")
     return atomic_create_bytes(Path(records_dir) / f"{record['run_id']}.json", data)

@@ -27,9 +27,9 @@ from evalsuite.results.plots import Plot, cfg_sweep_plots, quality_cost_plots
 from evalsuite.results.record import load_records
 from evalsuite.results.recovery_section import recovery_section
 from evalsuite.results.render import TABLE_CSS, html_page, to_html, write_table
-from evalsuite.results.settings import ReportSettings, root_settings
+from evalsuite.config.results import ReportSettings, root_settings
 from evalsuite.results.store import ResultStore, matches
-from evalsuite.results.tabledef import ColumnDef, TableDef, plain
+from evalsuite.config.tabledef import ColumnDef, TableDef, plain
 from evalsuite.results.tables import build_named_tables
 
 REPORT_NAME = "report.html"

@@ -28,7 +28,7 @@ from evalsuite.results.identity import Variant, distinct_labels, variant_of
 from evalsuite.results.notes import Notes
 from evalsuite.results.protocol import CellKey, metric_identity, protocol_of
 from evalsuite.results.store import VARIANT_SAMPLER, ResultStore, get_field, matches
-from evalsuite.results.tabledef import ColumnDef, RowDef, TableDef, plain
+from evalsuite.config.tabledef import ColumnDef, RowDef, TableDef, plain
 from evalsuite.results.tablemodel import NOT_MEASURABLE, NOT_MEASURED, UNRELIABLE, Cell, Column, Table
 
 Rec = Mapping[str, Any]

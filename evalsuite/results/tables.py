@@ -38,7 +38,7 @@ from evalsuite.results.store import reconstruction_label
 
 if TYPE_CHECKING:
     from evalsuite.results.store import ResultStore
-    from evalsuite.results.tabledef import TableDef
+    from evalsuite.config.tabledef import TableDef
     from evalsuite.results.tablemodel import Table
 
 GROUPS = ("model", "ablation", "dataset", "sampler", "metrics")
@@ -142,7 +142,7 @@ def build_named_tables(store: "ResultStore", name: str, conf_dir: str | os.PathL
     from evalsuite.results.categories import category_tables
     from evalsuite.results.paper import build_paper_table
     from evalsuite.results.tablebuild import build_tables
-    from evalsuite.results.tabledef import load_table_def
+    from evalsuite.config.tabledef import load_table_def
 
     tdef = load_table_def(name, conf_dir, {"where": where} if where else None)
     if tdef.paper:

@@ -6,6 +6,6 @@ evaluated by a real ``evalsuite run`` on a prompt subset, priced by the per-bloc
 lookup table, and ranked by quality lost per millisecond saved. ``evalsuite study`` runs it;
 ``evalsuite.studies.block_sensitivity.run_study(cfg)`` does the same from Python.
 
-Nothing is imported here, so that composing the study's config (``studies.config``) does not
-load torch.
+Nothing is imported here, so that importing one study module loads no other (and no torch);
+the study's config schema lives in ``evalsuite.config.study``.
 """

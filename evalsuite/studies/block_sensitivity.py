@@ -22,6 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from evalsuite.config.validate import validate_config
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_write_text
 from evalsuite.resources import conf_dir as default_conf_dir
@@ -141,22 +142,33 @@ def run_study(cfg: DictConfig, choices: dict[str, Any] | None = None,
     ``overrides``: the command line's, recorded by every run together with the prompt limit
     the study applies, so a run under a named protocol says how it departs from it.
     """
-    from evalsuite.models.lazy import ComponentCache
     from evalsuite.profile.model import unet_architecture
     from evalsuite.results.record import new_run_id
-    from evalsuite.run import check_writable, config_hash, run
+    from evalsuite.run import check_writable, config_hash
 
     conf_dir = conf_dir or default_conf_dir()
     _check(cfg)
+    validate_config(cfg)  # every setting of the runs, before the lookup table is measured
     base_config, preset = unet_architecture(cfg.model.arch, cfg.model.path)
     acts = action_set(base_config, preset, list(cfg.study.kinds), list(cfg.study.actions),
                       cfg.study.max_actions)
     results = check_writable(cfg.paths.results_dir)
     study_id = new_run_id(config_hash(cfg))
-    tag = f"study:{NAME}/{study_id}"
     log.info("%s %s: %d actions (%d left out); building the latency lookup table", NAME,
              study_id, len(acts.actions), len(acts.rejected))
     table = _measure(cfg, base_config, preset, acts)
+    base, records = _run_variants(cfg, choices, conf_dir, overrides, acts,
+                                  f"study:{NAME}/{study_id}")
+    return _publish(cfg, results / "studies" / NAME / study_id, study_id, base, records,
+                    acts, table)
+
+
+def _run_variants(cfg: DictConfig, choices: dict[str, Any] | None, conf_dir: str | Path,
+                  overrides: Sequence[str], acts: ActionSet, tag: str,
+                  ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The base run and one run per action: (base record, action -> record)."""
+    from evalsuite.models.lazy import ComponentCache
+    from evalsuite.run import run
 
     loaded = ComponentCache()  # the model is loaded once and lent to every action's run
     limit = prompt_limit(cfg)
@@ -166,15 +178,19 @@ def run_study(cfg: DictConfig, choices: dict[str, Any] | None = None,
     for i, action in enumerate(acts.actions, 1):
         log.info("%s: action %d/%d: remove %s", NAME, i, len(acts.actions), action)
         records[action] = run(run_config(cfg, [action], conf_dir, tag), choices, ovr, loaded)
+    return base, records
 
+
+def _publish(cfg: DictConfig, out_dir: Path, study_id: str, base: dict[str, Any],
+             records: dict[str, dict[str, Any]], acts: ActionSet,
+             table: LatencyTable) -> StudyResult:
+    """Rank the actions; write the table, plot and ``study.json`` under ``out_dir``."""
     metrics, left_out = scorable_metrics(base, list(records.values()))
     rank_metric = choose_rank_metric(list(cfg.study.rank_by), metrics)
     meta = {m: records[acts.actions[0]]["metrics"][m] for m in metrics}
     rows = rank_rows(build_rows(acts.actions, records, base, table.blocks_ms, table.base_ms,
                                 metrics), rank_metric)
     footer = _footer(base, rank_metric, meta, left_out, acts, table)
-
-    out_dir = results / "studies" / NAME / study_id
     title = f"Block sensitivity of {cfg.model.name} ({len(rows)} actions, ranked by {rank_metric})"
     files = write_outputs(out_dir, title, rows, metrics, rank_metric, footer)
     doc = {"study": NAME, "study_id": study_id, "rank_metric": rank_metric, "metrics": meta,

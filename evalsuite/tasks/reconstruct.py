@@ -11,7 +11,7 @@ split into shards and stages (``shard.*``, ``stage=``): chunks are fixed, so any
 stores the same bytes.
 
 Scored by the pipeline: paired metrics (PSNR, SSIM, LPIPS) against the originals (pairing
-``original``); distribution metrics (rFID) of the reconstructions against the originals;
+``reconstruction``, the name a generation run gives the same measurement); distribution metrics (rFID) of the reconstructions against the originals;
 and, with ``vae.compare_decoder``, paired metrics between the decoder under test and that
 second decoder on the same latents (pairing ``compare_decoder``: SnapFusion's
 decoder-distillation target). Text-image metrics are skipped: there are no prompts. rFID is
@@ -131,7 +131,7 @@ class ReconstructTask:
     def inputs(self, ctx: Context) -> tuple[Inputs, list[str]]:
         self.trips.digests = self.trips.write_manifests()
         originals = self.trips.originals()
-        paired: dict[str, ImageSource] = {Pairing.ORIGINAL.value: originals}
+        paired: dict[str, ImageSource] = {Pairing.RECONSTRUCTION.value: originals}
         if self.compare is not None:
             paired[Pairing.COMPARE_DECODER.value] = self.trips.source(COMPARE)
         inputs = Inputs(samples=self.trips.source(MAIN), texts=None, reference=originals,

@@ -29,7 +29,7 @@ def compose_study(tmp_path):
     from hydra.core.global_hydra import GlobalHydra
 
     from evalsuite.config import register_configs
-    from evalsuite.studies.config import register_study_configs
+    from evalsuite.config.study import register_study_configs
 
     def _compose(*overrides: str):
         register_configs()

@@ -112,7 +112,7 @@ def test_generate_reconstruction_pairing_is_a_stored_round_trip(compose, tmp_pat
     recon = run(compose("task=reconstruction", "metrics=pixel", "vae.batch_size=4"))
     assert recon["reconstructions"]["key"] == trip["key"]
     assert recon["reconstructions"]["decoded"] == 0
-    assert recon["metrics"]["psnr/original"]["value"] == first["metrics"]["psnr/reconstruction"]["value"]
+    assert recon["metrics"]["psnr/reconstruction"]["value"] == first["metrics"]["psnr/reconstruction"]["value"]
 
 
 def test_unknown_pairing_is_refused_before_any_write(compose, tmp_path):

@@ -117,11 +117,11 @@ def test_pruned_decoder_is_scored_on_real_photographs_then_everything_is_reused(
     assert rec["reference"]["name"] == "skimage_photos" and rec["reference"]["n"] == 14
 
     m = rec["metrics"]
-    assert m["psnr/original"]["pairing"] == "original" and m["psnr/original"]["n"] == 14
-    assert 3 < m["psnr/original"]["value"] < 40
-    assert 0 < m["ssim/original"]["value"] < 1
-    assert 0 < m["lpips/original"]["value"] < 2
-    assert m["lpips/original"]["weights"]["random_backbone"] is True
+    assert m["psnr/reconstruction"]["pairing"] == "reconstruction" and m["psnr/reconstruction"]["n"] == 14
+    assert 3 < m["psnr/reconstruction"]["value"] < 40
+    assert 0 < m["ssim/reconstruction"]["value"] < 1
+    assert 0 < m["lpips/reconstruction"]["value"] < 2
+    assert m["lpips/reconstruction"]["weights"]["random_backbone"] is True
     assert m["rfid_clean"]["value"] > 0 and m["rfid_clean"]["n"] == 14
     assert m["rfid_clean"]["weights"]["verified"] is False  # the stand-in Inception file
     assert not any(k.endswith("/compare_decoder") for k in m)  # no compare_decoder set
@@ -139,7 +139,7 @@ def test_pruned_decoder_is_scored_on_real_photographs_then_everything_is_reused(
     runs = pd.read_csv(results / "tables" / "runs.csv")
     assert runs["task"].tolist() == ["reconstruction"]
     assert runs["decoder"].tolist() == ["pruned (encoder tiny VAE)"]
-    assert runs["psnr/original@v1"].tolist() == pytest.approx([m["psnr/original"]["value"]])
+    assert runs["psnr/reconstruction@v1"].tolist() == pytest.approx([m["psnr/reconstruction"]["value"]])
     assert "pruned (encoder tiny VAE)" in (results / "tables" / "decoders.md").read_text()
     assert "Decoders" in (results / "report.html").read_text()
 
@@ -159,11 +159,11 @@ def test_same_decoder_twice_gives_inf_psnr_that_record_table_and_report_handle(c
     psnr, ssim = rec["metrics"]["psnr/compare_decoder"], rec["metrics"]["ssim/compare_decoder"]
     assert psnr["value"] == math.inf and psnr["settings"]["n_identical"] == 14
     assert ssim["value"] == pytest.approx(1.0)
-    assert math.isfinite(rec["metrics"]["psnr/original"]["value"])
+    assert math.isfinite(rec["metrics"]["psnr/reconstruction"]["value"])
     # the same decoder on the same latents is one set of images, decoded once
     assert rec["compare_reconstructions"]["key"] == rec["reconstructions"]["key"]
     assert "without prompts" in rec["skipped_metrics"]["clip_score"]
-    assert "alexnet-owt-7be5be79.pth" in rec["skipped_metrics"]["lpips/original"]
+    assert "alexnet-owt-7be5be79.pth" in rec["skipped_metrics"]["lpips/reconstruction"]
 
     on_disk = _strict_json(_record_file(results, rec))  # valid JSON despite the inf
     assert on_disk["metrics"]["psnr/compare_decoder"]["value"] is None
@@ -236,7 +236,7 @@ def test_the_vae_of_a_pipeline_folder_is_loaded_offline_and_matches_the_in_memor
     assert a != b and len(list(b.glob("*.png"))) == 14
     for p in sorted(a.glob("*.png")):
         assert np.array_equal(decode_png(p), decode_png(b / p.name)), p.name
-    assert loaded["metrics"]["psnr/original"] == ours["metrics"]["psnr/original"]
+    assert loaded["metrics"]["psnr/reconstruction"] == ours["metrics"]["psnr/reconstruction"]
 
 
 BAD_INPUTS = [

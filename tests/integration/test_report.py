@@ -15,7 +15,7 @@ from conftest import CONF_DIR, run_cli
 from evalsuite.results.plots import pareto_front
 from evalsuite.results.record import write_record
 from evalsuite.results.report import write_report
-from evalsuite.results.settings import ReportSettings, root_settings
+from evalsuite.config.results import ReportSettings, root_settings
 from evalsuite.samples.store import encode_png
 from results_factory import make_record
 

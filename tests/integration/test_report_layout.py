@@ -15,7 +15,7 @@ import pytest
 from conftest import CONF_DIR
 from evalsuite.results.record import write_record
 from evalsuite.results.report import write_report
-from evalsuite.results.settings import ReportSettings, root_settings
+from evalsuite.config.results import ReportSettings, root_settings
 from evalsuite.samples.store import encode_png
 from results_factory import make_record
 

@@ -18,7 +18,7 @@ from conftest import CONF_DIR, FAST, run_cli
 from evalsuite.doctor import check_folder, claim_expired
 from evalsuite.results.compare import compare_records, select
 from evalsuite.results.report import write_report
-from evalsuite.results.settings import ReportSettings, root_settings
+from evalsuite.config.results import ReportSettings, root_settings
 from evalsuite.results.store import ResultStore
 from evalsuite.run import run
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import CONF_DIR, run_cli
 from evalsuite.results.record import RecordError, load_records, read_record, record_problem, write_record
 from evalsuite.results.report import write_report
-from evalsuite.results.settings import ReportSettings, root_settings
+from evalsuite.config.results import ReportSettings, root_settings
 from results_factory import make_record
 
 GOOD = [make_record(1, {"psnr/baseline": 20.0, "fid_clean": 12.0}),

@@ -12,7 +12,7 @@ import logging
 import numpy as np
 import pytest
 
-from evalsuite.commands.stats import export_stats
+from evalsuite.tasks.stats import export_stats
 from evalsuite.config.build import build
 from evalsuite.data.reference import skimage_photos, stats_only
 from evalsuite.errors import EvalsuiteError

@@ -9,7 +9,7 @@ from evalsuite.results.categories import category_tables, per_category
 from evalsuite.results.render import render
 from evalsuite.results.store import ResultStore
 from evalsuite.results.tablebuild import build_table, build_tables
-from evalsuite.results.tabledef import ColumnDef, TableDef
+from evalsuite.config.tabledef import ColumnDef, TableDef
 from results_factory import make_record
 
 

@@ -11,7 +11,7 @@ from evalsuite.results.paper import build_paper_table, load_paper
 from evalsuite.results.render import render
 from evalsuite.results.store import ResultStore
 from evalsuite.results.tablebuild import build_table
-from evalsuite.results.tabledef import ColumnDef, RowDef, TableDef, load_table_def
+from evalsuite.config.tabledef import ColumnDef, RowDef, TableDef, load_table_def
 from evalsuite.results.tablemodel import format_number
 from results_factory import make_record
 

@@ -118,7 +118,7 @@ def test_variant_config_hashes_like_the_same_evalsuite_run(tmp_path):
     from evalsuite.config import register_configs
     from evalsuite.run import config_hash
     from evalsuite.studies.block_sensitivity import run_config
-    from evalsuite.studies.config import register_study_configs
+    from evalsuite.config.study import register_study_configs
 
     register_configs()
     register_study_configs()

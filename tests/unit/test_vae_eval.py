@@ -82,7 +82,7 @@ def test_decoder_labels():
 
 def test_runs_table_and_report_take_decoder_records_next_to_generation_records(tmp_path):
     from evalsuite.results.report import write_report
-    from evalsuite.results.settings import ReportSettings, root_settings
+    from evalsuite.config.results import ReportSettings, root_settings
 
     results = tmp_path / "results"
     write_record(results / "records", make_record(1, {"fid_clean": 20.0}))
@@ -96,7 +96,8 @@ def test_runs_table_and_report_take_decoder_records_next_to_generation_records(t
     assert runs["task"].tolist() == ["generate", "reconstruction", "reconstruction"]
     assert runs["decoder"].fillna("-").tolist() == ["-", "tiny VAE", "pruned (encoder tiny VAE)"]
     # (records of two protocols: each metric column carries its protocol key)
-    psnr = next(c for c in runs.columns if c.startswith("psnr/original@v1"))
+    # schema-1 decoder records said psnr/original: they are read under today's name
+    psnr = next(c for c in runs.columns if c.startswith("psnr/reconstruction@v1"))
     assert runs[psnr].tolist()[1:] == [math.inf, 17.25]
     assert runs["n_prompts"].tolist()[0] == 32 and math.isnan(runs["n_prompts"].tolist()[1])
 
@@ -109,7 +110,7 @@ def test_runs_table_and_report_take_decoder_records_next_to_generation_records(t
     assert "tiny VAE" in decoders and "pruned (encoder tiny VAE)" in decoders and ">inf<" in decoders
     assert "Images: 14 per variant" in decoders
     md = (results / "tables" / "decoders.md").read_text()
-    assert "Δ decoder params" in md or "Δ psnr/original" in md  # the model's decoder is the baseline
+    assert "Δ decoder params" in md or "Δ psnr/reconstruction" in md  # the model's decoder is the baseline
 
 
 # -- VAE folders ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from evalsuite.results.record import write_record
 from evalsuite.results.render import render
 from evalsuite.results.store import ResultStore
 from evalsuite.results.tablebuild import build_table
-from evalsuite.results.tabledef import ColumnDef, TableDef
+from evalsuite.config.tabledef import ColumnDef, TableDef
 from evalsuite.results.tables import runs_table, write_tables
 from results_factory import make_record
 

@@ -1,4 +1,5 @@
-"""Config schemas of ``evalsuite table``, ``compare`` and ``report`` (values: ``conf/<cmd>.yaml``).
+"""Config schemas of ``evalsuite table``, ``compare``, ``report`` and ``doctor`` (values:
+``conf/<cmd>.yaml``).
 
 The values live in the YAML files only; these dataclasses give their types, so a misspelt key
 or a wrong type fails when Hydra composes (as for ``evalsuite run``). ``root_settings`` reads
@@ -84,9 +85,21 @@ class ReportSettings:
     paths: PathsConfig = MISSING
 
 
+@dataclass
+class DoctorSettings:
+    """``evalsuite doctor``: ``fix`` quarantines broken files; ``tmp_age_s`` makes a
+    ``.tmp-*`` file stale."""
+
+    fix: bool = False
+    tmp_age_s: float = 3600.0
+    paths: PathsConfig = MISSING
+
+
 def register_result_configs() -> None:
-    """Register the schemas named in the defaults lists of conf/{table,compare,report}.yaml."""
+    """Register the schemas named in the defaults lists of
+    conf/{table,compare,report,doctor}.yaml."""
     cs = ConfigStore.instance()
+    cs.store(name="doctor_schema", node=DoctorSettings)
     cs.store(name="table_schema", node=TableSettings)
     cs.store(name="compare_schema", node=CompareSettings)
     cs.store(name="report_schema", node=ReportSettings)
