@@ -271,11 +271,18 @@ def check_tables(results: Path) -> Iterator[Finding]:
                 yield Finding(_rel(path, results), "table", "does not list the records", "rebuild")
 
 
+def check_recovery(results: Path) -> Iterator[Finding]:
+    """Damaged recovery checkpoints (``cache/recovery/``): quarantined by ``fix``, so the next
+    run resumes from the newest complete one."""
+    from evalsuite.recovery.doctor import recovery_problems  # here: keeps doctor's start light
+
+    for rel, problem in recovery_problems(results):
+        yield Finding(rel, "recovery checkpoint", problem, "quarantine")
+
+
 def check_folder(results: str | os.PathLike, tmp_age_s: float = DEFAULT_TMP_AGE_S,
                  now: float | None = None) -> list[Finding]:
     """Every finding in ``results`` (read only)."""
-    from evalsuite.recovery.doctor import check_recovery  # here: it imports this module
-
     results, now = Path(results), time.time() if now is None else now
     checks: list[Callable[[], Iterator[Finding]]] = [
         lambda: check_records(results), lambda: check_samples(results),

@@ -18,7 +18,6 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from evalsuite.doctor import Finding
 from evalsuite.io import sha256_file
 from evalsuite.recovery.layout import UNET_WEIGHTS, step_dirs
 
@@ -83,8 +82,10 @@ def final_problem(final: Path) -> str | None:
     return None
 
 
-def check_recovery(results: Path) -> Iterator[Finding]:
-    """Findings for every recovery folder of ``results`` (see the module docstring)."""
+def recovery_problems(results: Path) -> Iterator[tuple[str, str]]:
+    """(path relative to ``results``, problem) for every damaged checkpoint or final folder
+    of ``results``'s recovery cache (see the module docstring); ``evalsuite.doctor`` turns
+    them into findings (this layer does not import it)."""
     root = Path(results) / "cache" / "recovery"
     if not root.is_dir():
         return
@@ -92,4 +93,4 @@ def check_recovery(results: Path) -> Iterator[Finding]:
         for path, problem in [(s, step_problem(s)) for s in step_dirs(folder)] + (
                 [(folder / "final", final_problem(folder / "final"))] if (folder / "final").is_dir() else []):
             if problem:
-                yield Finding(str(path.relative_to(results)), "recovery checkpoint", problem, "quarantine")
+                yield str(path.relative_to(results)), problem
