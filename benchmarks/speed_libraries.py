@@ -92,6 +92,8 @@ def setup(root: Path, n: int, size: int, clip: str) -> dict:
 # --- running a job in its own process ----------------------------------------------------------
 
 def job_env(s: dict, threads: int | None) -> dict[str, str]:
+    """Every job's environment: this checkout's evalsuite, pytorch-fid's weights folder,
+    no hub access, the working folder."""
     env = dict(os.environ, PYTHONPATH=str(REPO), TORCH_HOME=s["torch_home"], HF_HUB_OFFLINE="1",
                EVALSUITE_BENCH_CWD=s["root"])
     if threads:
@@ -99,8 +101,10 @@ def job_env(s: dict, threads: int | None) -> dict[str, str]:
     return env
 
 
-def peak_rss_of(cmd: list[str], env: dict[str, str]) -> tuple[dict, float, float]:
-    """``run_measured`` plus this child's own CPU seconds and peak RSS (MiB), via ``wait4``."""
+def measure(cmd: list[str], env: dict[str, str]) -> dict:
+    """Run ``cmd``: wall time, CPU seconds (user + system, its reaped child processes such as
+    DataLoader workers included) and peak RSS (MiB) from ``wait4``, and the values it printed
+    (the JSON object on the last such line of its stdout)."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, cwd=env["EVALSUITE_BENCH_CWD"])
@@ -112,17 +116,29 @@ def peak_rss_of(cmd: list[str], env: dict[str, str]) -> tuple[dict, float, float
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:8])} ... failed ({proc.returncode}):\n{stderr[-3000:]}")
     last = [ln for ln in stdout.splitlines() if ln.startswith("{")]
-    values = json.loads(last[-1]) if last else {}
-    return {"wall": wall, "values": values}, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024,
+            "values": json.loads(last[-1]) if last else {}}
 
 
 def library_cmd(job: str, s: dict) -> list[str]:
-    if job == "fid_legacy":  # pytorch-fid's own command line, as its README shows
-        return [sys.executable, "-m", "pytorch_fid", "--device", "cpu", s["gen"], s["ref"]]
+    """The command of one library job: pytorch-fid's own command line (as its README shows,
+    wrapped only to print its ``FID:`` line as JSON), the others this script's ``--job``."""
+    if job == "fid_legacy":
+        argv = ["pytorch_fid", "--device", "cpu", s["gen"], s["ref"]]
+        return [sys.executable, "-c",
+                "import runpy, sys, io, contextlib, json\n"
+                "buf = io.StringIO()\n"
+                f"sys.argv = {argv!r}\n"
+                "with contextlib.redirect_stdout(buf):\n"
+                "    runpy.run_module('pytorch_fid', run_name='__main__')\n"
+                "line = [l for l in buf.getvalue().splitlines() if l.startswith('FID:')][-1]\n"
+                "print(json.dumps({'fid_legacy': float(line.split()[-1])}))\n"]
     return [sys.executable, __file__, "--job", job, "--setup", json.dumps(s)]
 
 
 def evalsuite_cmd(s: dict, which: str, results: Path) -> list[str]:
+    """``evalsuite score`` on the folders with the set's metrics (``metrics=full`` trimmed or
+    extended) and the stand-in weights."""
     clip = s["clip"]
     over = [f"score.gen_dir={s['gen']}", f"score.ref_dir={s['ref']}",
             f"score.prompts={s['prompts']}", f"paths.results_dir={results}",
@@ -262,23 +278,13 @@ def run_job(job: str, s: dict) -> dict:
 
 # --- the parent ------------------------------------------------------------------------------
 
-def measure(cmd: list[str], env: dict[str, str]) -> dict:
-    res, cpu, rss = peak_rss_of(cmd, env)
-    return {**res, "cpu": cpu, "rss": rss}  # the CPU of its child processes (workers) included
-
-
 def run_all(s: dict, sets: list[str], threads: int | None) -> dict:
     """Every library job the sets need, then evalsuite cold and warm per set."""
     env = job_env(s, threads)
     needed = [j for j in LIB_JOBS if any(j in SETS[w] for w in sets)]
     libs = {}
     for job in needed:
-        cmd = library_cmd(job, s)
-        if job == "fid_legacy":
-            res, cpu, rss = _pytorch_fid(cmd, env)
-            libs[job] = {"wall": res["wall"], "values": res["values"], "cpu": cpu, "rss": rss}
-        else:
-            libs[job] = measure(cmd, env)
+        libs[job] = measure(library_cmd(job, s), env)
         print(f"  done: {LIB_JOBS[job][0]} {libs[job]['wall']:.1f} s", file=sys.stderr)
     ours = {}
     for which in sets:
@@ -291,19 +297,6 @@ def run_all(s: dict, sets: list[str], threads: int | None) -> dict:
         print(f"  done: evalsuite {which} {cold['wall']:.1f} s / {warm['wall']:.1f} s",
               file=sys.stderr)
     return {"libs": libs, "ours": ours}
-
-
-def _pytorch_fid(cmd: list[str], env: dict[str, str]) -> tuple[dict, float, float]:
-    """pytorch-fid prints ``FID:  <value>``; wrap its command to read that line."""
-    wrapped = [sys.executable, "-c",
-               "import runpy, sys, io, contextlib, json\n"
-               "buf = io.StringIO()\n"
-               f"sys.argv = {['pytorch_fid', *cmd[3:]]!r}\n"
-               "with contextlib.redirect_stdout(buf):\n"
-               "    runpy.run_module('pytorch_fid', run_name='__main__')\n"
-               "line = [l for l in buf.getvalue().splitlines() if l.startswith('FID:')][-1]\n"
-               "print(json.dumps({'fid_legacy': float(line.split()[-1])}))\n"]
-    return peak_rss_of(wrapped, env)
 
 
 def check(libs: dict, ours: dict, which: str) -> list[str]:
