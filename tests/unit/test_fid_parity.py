@@ -76,7 +76,7 @@ def test_clean_fid_features_and_statistics_equal_clean_fid(cls, mode, folders, c
     gen, ref = folders
     model = InceptionV3W(str(clean_weights.parent), download=False,
                          resize_inside=mode != "clean")
-    bs = CleanFID().extractor.micro_batch if mode == "clean" else 1  # the same kernel shapes
+    bs = cls().extractor.micro_batch  # the same kernel shapes (16 images: two full batches)
     theirs = {f: cfid.get_folder_features(str(f), model, num_workers=0, batch_size=bs,
                                           device=CPU, mode=mode, verbose=False)
               for f in (gen, ref)}
