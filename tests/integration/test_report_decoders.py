@@ -28,6 +28,8 @@ def test_report_shows_originals_beside_each_decoders_reconstructions(compose, tm
     own = run(compose(*PIXEL))
     pruned = run(compose(*PIXEL, f"vae.decoder={_save_vae(tmp_path / 'pruned', 2)}"))
     results = tmp_path / "results"
+    env = own["provenance"]["environment"]  # the thread count chosen, and what torch ran with
+    assert env["threads"]["count"] == env["torch_threads"] and env["threads"]["source"]
     preview = Path(own["reference_preview"]["dir"])
     assert preview.parent == results / "reconstructions" and own["reference_preview"]["count"] == 14
     assert pruned["reference_preview"] == own["reference_preview"]  # one folder per reference set
