@@ -49,3 +49,13 @@ def test_torch_runs_with_the_chosen_count_imported_before_or_after():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          timeout=120).stdout.split("\n")
     assert out[:4] == ["{'count': 1, 'source': 'threads setting'}", "1", "True", "True"]
+
+
+def test_a_busy_machine_is_named_but_never_changes_the_count():
+    from evalsuite.threads import busy_warning, machine_threads
+
+    cpus = machine_threads()[0]
+    assert busy_warning(1, 100.0) is None  # one thread has nobody to wait for
+    assert busy_warning(2, 0.1) is None
+    if cpus >= 2:
+        assert "threads=1 can be many times faster" in busy_warning(2, cpus + 5.0)
