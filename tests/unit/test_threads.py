@@ -59,3 +59,26 @@ def test_a_busy_machine_is_named_but_never_changes_the_count():
     assert busy_warning(2, 0.1) is None
     if cpus >= 2:
         assert "threads=1 can be many times faster" in busy_warning(2, cpus + 5.0)
+
+
+def test_the_generation_key_names_the_thread_count_the_run_used(compose):
+    """threads=2 in a process whose torch runs 1 thread: the samples' key, the record and
+    torch all say 2 (the count is set before the key is computed)."""
+    import json
+
+    import torch
+
+    from conftest import FAST
+    from evalsuite.run import run
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rec = run(compose(*FAST, "dataset.limit=2", "threads=2"))
+        used = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    factors = json.loads((Path(rec["samples"]["dir"]) / "generation.json").read_text())
+    assert used == 2 and rec["provenance"]["environment"]["torch_threads"] == 2
+    assert factors["factors"]["cpu_threads"] == 2
+    assert rec["provenance"]["environment"]["threads"] == {"count": 2, "source": "threads setting"}
