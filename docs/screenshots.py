@@ -13,7 +13,8 @@ removed afterwards), each by the commands a user types:
    the plot axes (the shapes world has no FID or CLIP score: ``fd_shapes`` and
    ``shapes_clip_score`` stand in).
 
-Each ``report.html`` is opened in headless Chromium (``--chromium``, default
+Every run gets ``threads=1`` (``--threads``): on a machine busy with other work, more
+threads are much slower. Each ``report.html`` is opened in headless Chromium (``--chromium``, default
 ``/usr/bin/chromium``) 1280 px wide, and the whole page is written to
 ``docs/report-quickstart.png``, ``docs/report-ablation.png`` and ``docs/report-cfg-sweep.png``
 (the page height is measured first, so nothing is cut). Nothing is downloaded.
@@ -81,19 +82,26 @@ def screenshot(chromium: str, page: Path, out: Path, scratch: Path) -> tuple[int
     return WIDTH, height
 
 
-def make_results(world: str, work: Path) -> dict[str, Path]:
-    """The three results folders, made by the commands in the module docstring."""
-    w = [f"world={world}"] if world != "shapes" else []
-    folders = {name: work / name for name in ("quickstart", "ablation", "cfg-sweep")}
-    print("quick start:", flush=True)
-    evalsuite(["run", *w, f"paths.results_dir={folders['quickstart']}"], work)
-    print("ablation study (BK-SDM block removal):", flush=True)
-    evalsuite(["run", "-m", "-cn", "bk_sdm", *w, f"paths.results_dir={folders['ablation']}"], work)
-    print("CFG sweep:", flush=True)
-    sweep = folders["cfg-sweep"]
-    evalsuite(["run", "-m", *w, "ablation=[],[shared_kv]", "sampler.guidance_scale=2,4,6,8",
-               f"paths.results_dir={sweep}"], work)
-    evalsuite(["report", *SWEEP_AXES[world], f"paths.results_dir={sweep}"], work)
+SHOTS = ("quickstart", "ablation", "cfg-sweep")
+
+
+def make_results(world: str, work: Path, threads: int, only: list[str]) -> dict[str, Path]:
+    """The results folders of ``only``, made by the commands in the module docstring."""
+    w = ([f"world={world}"] if world != "shapes" else []) + [f"threads={threads}"]
+    folders = {name: work / name for name in only}
+    if "quickstart" in only:
+        print("quick start:", flush=True)
+        evalsuite(["run", *w, f"paths.results_dir={folders['quickstart']}"], work)
+    if "ablation" in only:
+        print("ablation study (BK-SDM block removal):", flush=True)
+        evalsuite(["run", "-m", "-cn", "bk_sdm", *w, f"paths.results_dir={folders['ablation']}"],
+                  work)
+    if "cfg-sweep" in only:
+        print("CFG sweep:", flush=True)
+        sweep = folders["cfg-sweep"]
+        evalsuite(["run", "-m", *w, "ablation=[],[shared_kv]", "sampler.guidance_scale=2,4,6,8",
+                   f"paths.results_dir={sweep}"], work)
+        evalsuite(["report", *SWEEP_AXES[world], f"paths.results_dir={sweep}"], work)
     return folders
 
 
@@ -102,6 +110,10 @@ def main(argv: list[str] | None = None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--world", choices=sorted(SWEEP_AXES), default="shapes")
     p.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    p.add_argument("--only", nargs="+", choices=SHOTS, default=list(SHOTS),
+                   help="make only these screenshots")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each run (1: "
+                   "fastest on a machine busy with other work)")
     p.add_argument("--out", type=Path, default=ROOT / "docs", help="where the PNGs go")
     p.add_argument("--work", type=Path, help="keep the results folders here (default: a "
                    "temporary folder, removed afterwards)")
@@ -112,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="evalsuite-shots-") as tmp:
         work = (a.work or Path(tmp)).resolve()
         work.mkdir(parents=True, exist_ok=True)
-        for name, folder in make_results(a.world, work).items():
+        for name, folder in make_results(a.world, work, a.threads, a.only).items():
             out = a.out / f"report-{name}.png"
             size = screenshot(a.chromium, folder / "report.html", out, Path(tmp))
             print(f"wrote {out} ({size[0]}x{size[1]})", flush=True)
