@@ -8,6 +8,7 @@ open_clip model can be selected; the resolution comes from the model.
 
 from __future__ import annotations
 
+import logging
 import zipfile
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -33,6 +34,13 @@ def _is_torchscript(path: str) -> bool:
         return any("/code/" in n or n.startswith("code/") for n in z.namelist())
 
 
+class _DropRandomInitWarning(logging.Filter):
+    """Drops open_clip's "Model initialized randomly" line (see ``load_open_clip``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+
 def load_open_clip(model_name: str, pretrained: str, path: str | None) -> Any:
     """An open_clip model with weights from a local file (None: random, seeded).
 
@@ -43,9 +51,20 @@ def load_open_clip(model_name: str, pretrained: str, path: str | None) -> Any:
     import torch
 
     cfg = open_clip.get_pretrained_cfg(model_name, pretrained) or {}
-    with seeded_init():
-        model = open_clip.create_model(model_name, pretrained=None,
-                                       force_quick_gelu=bool(cfg.get("quick_gelu", False)))
+    # open_clip warns "No pretrained weights loaded ... Model initialized randomly" for the
+    # architecture built here; with a weight file that is false a moment later, so the line
+    # is dropped then (with no file the weights are random and the warning stands).
+    quiet = _DropRandomInitWarning() if path is not None else None
+    root = logging.getLogger()
+    if quiet is not None:
+        root.addFilter(quiet)
+    try:
+        with seeded_init():
+            model = open_clip.create_model(model_name, pretrained=None,
+                                           force_quick_gelu=bool(cfg.get("quick_gelu", False)))
+    finally:
+        if quiet is not None:
+            root.removeFilter(quiet)
     if path is not None:
         if _is_torchscript(path):
             state = torch.jit.load(path, map_location="cpu").state_dict()

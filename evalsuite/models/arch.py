@@ -11,7 +11,9 @@ Anything else is an error that says which parameters differ.
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import EvalsuiteError
@@ -36,18 +38,46 @@ def _describe_difference(have: dict, want: dict) -> str:
 def fit_unet_to_preset(unet: Any, arch: str) -> tuple[Any, str]:
     """Return (unet with ``arch``'s architecture, "as_is" | "derived_from_base")."""
     from evalsuite.ablations import apply_ablations
+    from evalsuite.models.presets import preset_specs
+
+    how = fit_kind(unet_signature(unet), arch)
+    if how == "as_is":
+        return unet, how
+    log.info("model.path holds SD v1.5: applying preset %s's ablations to it", arch)
+    return apply_ablations(unet, list(preset_specs(arch))), how
+
+
+def fit_kind(have: dict[str, tuple[int, ...]], arch: str) -> str:
+    """"as_is" or "derived_from_base" for a UNet of signature ``have``; refused otherwise."""
+    from evalsuite.ablations import build_ablated_unet
     from evalsuite.models.presets import SD15_UNET_CONFIG, build_preset_unet, preset_specs
 
-    have = unet_signature(unet)
     want = unet_signature(build_preset_unet(arch, device="meta"))
     if have == want:
-        return unet, "as_is"
-    from evalsuite.ablations import build_ablated_unet
-
+        return "as_is"
     base = unet_signature(build_ablated_unet(SD15_UNET_CONFIG, (), device="meta"))
     if have == base and preset_specs(arch):
-        log.info("model.path holds SD v1.5: applying preset %s's ablations to it", arch)
-        return apply_ablations(unet, list(preset_specs(arch))), "derived_from_base"
+        return "derived_from_base"
     raise EvalsuiteError(f"the UNet in model.path is neither the {arch} architecture nor its SD v1.5 "
                          f"base: against {arch} it has {_describe_difference(have, want)}. Use "
                          "model=pretrained to load a folder as it is.")
+
+
+def check_unet_folder(path: Path, arch: str) -> None:
+    """Refuse, before any weight is read, a pipeline folder whose UNet (from its
+    ``unet/config.json``, built on the meta device: no memory, well under a second) is neither
+    ``arch`` nor its SD v1.5 base. A UNet saved by evalsuite (``evalsuite_ablations`` in its
+    config) is rebuilt with its surgery only at load, and checked there."""
+    config = json.loads((path / "unet" / "config.json").read_text(encoding="utf-8"))
+    if "evalsuite_ablations" in config:
+        return
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    try:
+        with torch.device("meta"):
+            unet = UNet2DConditionModel.from_config(config)
+    except Exception as e:  # noqa: BLE001  diffusers raises many types for a bad config
+        raise EvalsuiteError(f"model.path={path}: unet/config.json does not describe a "
+                             f"UNet2DConditionModel ({type(e).__name__}: {e})") from e
+    fit_kind(unet_signature(unet), arch)

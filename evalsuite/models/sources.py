@@ -125,6 +125,10 @@ class ModelSource:
                 raise EvalsuiteError(f"model.arch={arch!r} is not a known architecture; choose "
                                      f"tiny, one of {sorted(PRESETS)}, or null")
         self.path = _check_pipeline_folder(path) if path else None
+        if self.path is not None and arch not in (None, "tiny"):
+            from evalsuite.models.arch import check_unet_folder
+
+            check_unet_folder(self.path, arch)  # refused here, before anything is loaded
         if self.path is None and arch is None:
             raise EvalsuiteError(f"model={name} loads weights from a folder: set "
                                  "model.path=<local diffusers pipeline folder>")

@@ -7,6 +7,9 @@ runs when no record of that baseline is present. A cell whose manifest gives a d
 for the prompt (which would make the comparison meaningless) is left empty and says so.
 Thumbnails are embedded in the page; each links to its full-resolution PNG.
 
+Decoder evaluations get their own grids (``decoder_grids``): per reference set, the original
+images (the run's ``reference_preview``) first, then each decoder's reconstructions.
+
 Paths are confined to the results folder: a record's ``samples.dir`` is read relative to it
 (an absolute one, as runs store it, is used when inside the folder, else as
 ``<results>/samples/<its name>``, so a moved folder still renders), and a manifest ``file``
@@ -43,7 +46,7 @@ class GridCell:
 class Grid:
     title: str
     variants: list[str]
-    prompts: list[tuple[str, str, int]]  # (id, text, seed)
+    prompts: list[tuple[str, str, int | None]]  # (id, text, seed); decoder grids: no text, seed
     cells: list[list[GridCell]] = field(default_factory=list)  # [prompt][variant]
 
 
@@ -148,7 +151,43 @@ def build_grids(records: Sequence[Rec], n_prompts: int, max_variants: int, thumb
     return grids
 
 
-def _cell(folder: Path, entry: Mapping[str, Any], seed: int, thumb: int, page_dir: Path) -> GridCell:
+def decoder_grids(records: Sequence[Rec], n_images: int, max_decoders: int, thumb: int,
+                  page_dir: Path) -> list[Grid]:
+    """For decoder evaluations (``task=reconstruction``): one grid per reference set, the
+    original images first (``reference_preview``, written by the run), then each decoder's
+    reconstructions of them (its latest record), then any comparison decoder's."""
+    groups: dict[str, list[Rec]] = {}
+    for rec in records:
+        groups.setdefault(str((rec.get("reference") or {}).get("sha256")), []).append(rec)
+    grids = []
+    for sha, recs in groups.items():
+        latest: dict[tuple, Rec] = {variant_key(r): r for r in recs}
+        cols: list[tuple[str, str | None]] = [
+            ("reference image", next((r["reference_preview"]["dir"] for r in reversed(recs)
+                                      if (r.get("reference_preview") or {}).get("dir")), None))]
+        for label, rec in zip(variant_labels(list(latest)), latest.values()):
+            cols.append((label, (rec.get("reconstructions") or {}).get("dir")))
+            other = (rec.get("compare_reconstructions") or {}).get("dir")
+            if other and other not in {d for _, d in cols}:
+                cols.append((f"{label}: comparison decoder", other))
+        found = [(label, d, _manifest(d)) for label, d in
+                 ((label, sample_folder(d, page_dir)) for label, d in cols)]
+        found = [c for c in found if c[2]][:max_decoders + 1]
+        if not found:
+            continue
+        common = [i for i in found[0][2] if all(i in m for _, _, m in found)][:n_images]
+        name = (recs[-1].get("reference") or {}).get("name", "?")
+        grid = Grid(f"Reference set {name} (sha256 {sha[:12]}): originals and reconstructions",
+                    [label for label, _, _ in found], [(i, "", None) for i in common])
+        for pid in common:
+            grid.cells.append([_cell(d, m[pid], m[pid].get("seed"), thumb, page_dir)
+                               for _, d, m in found])
+        grids.append(grid)
+    return grids
+
+
+def _cell(folder: Path, entry: Mapping[str, Any], seed: int | None, thumb: int,
+          page_dir: Path) -> GridCell:
     if entry.get("seed") != seed:
         return GridCell(None, None, f"seed {entry.get('seed')} differs from {seed}")
     name = str(entry.get("file") or f"{entry['id']}.png")

@@ -26,6 +26,8 @@ from evalsuite.errors import ConfigError
 from evalsuite.resources import paper_dir
 from evalsuite.results.arch import arch_figures
 from evalsuite.results.notes import Notes
+from evalsuite.results.paper_zeroshot import (missing_setting_note, own_weights, zero_shot_columns,
+                                               zero_shot_sources)
 from evalsuite.results.protocol import CellKey
 from evalsuite.results.store import ResultStore, get_field, matches
 from evalsuite.results.tablebuild import Row, _scale, assemble, column_label, metric_groups, row_arch
@@ -119,10 +121,13 @@ def paper_rows(store: ResultStore, tdef: TableDef, paper: Paper) -> list[PaperTa
         where, abl = dict(plain(rdef.where)), plain(rdef.ablations)
         if abl:
             where["model.ablations"] = _normalised_ablations(abl)
+        elif not {"model.ablations", "ablations"} & set(where):
+            where["model.ablations"] = []  # a row without ablations is the model as it is
         base_where = plain(rdef.baseline_where) if rdef.baseline_where is not None else \
             {**plain(rdef.where), "model.ablations": []}
         label = rdef.label or (prow.label if prow else rdef.preset) or "?"
-        rows.append(PaperTableRow(label, rdef, [r for r in records if matches(r, where)], prow,
+        # (ours) is the row's own weights: a preset cut from SD v1.5 on load is zero-shot
+        rows.append(PaperTableRow(label, rdef, own_weights([r for r in records if matches(r, where)]), prow,
                                   [r for r in records if matches(r, base_where)]))
     return rows
 
@@ -238,6 +243,8 @@ def build_paper_table(store: ResultStore, tdef: TableDef, name: str) -> Table:
     paper = load_paper(tdef.paper)
     notes = Notes()
     rows = paper_rows(store, tdef, paper)
+    sources = zero_shot_sources(store, tdef)  # what evalsuite can make: zero-shot, recovered
+    ours_missing = False
     columns: list[tuple[Column, list[Cell]]] = [(Column("model", kind="label"), [Cell(r.label) for r in rows])]
     for col in tdef.columns:
         pcol = paper.column(col.paper) if col.paper else None
@@ -255,6 +262,10 @@ def build_paper_table(store: ResultStore, tdef: TableDef, name: str) -> Table:
             columns.append((column, ours))
             if theirs is not None and not col.unmeasurable:  # n/a stays n/a: no empty diff column
                 columns += _diff(theirs, ours, tdef, column)
+            ours_missing |= bool(col.metric) and any(c.mark == NOT_MEASURED for c in ours)
+        if col.metric and kind == "value" and col.of == "variant" and sources:
+            columns += zero_shot_columns(col, label, theirs, sources, tdef, notes, _diff)
+    missing_setting_note(tdef, ours_missing, notes)
     if any(c.mark == NOT_PUBLISHED for _, cells in columns for c in cells):
         notes.mark(NOT_PUBLISHED)
     _paper_notes(paper, tdef, rows, notes)

@@ -78,6 +78,11 @@ def environment(device: str) -> dict[str, Any]:
         "libraries": library_versions(),
         "device": device,
     }
+    from evalsuite.threads import chosen_threads
+
+    # The thread count evalsuite chose and why (the threads setting, OMP_NUM_THREADS, the CPU
+    # affinity or the cgroup quota); torch_threads below is what torch then ran with.
+    env["threads"] = chosen_threads()
     torch = sys.modules.get("torch")
     if torch is not None:
         env["torch_threads"] = torch.get_num_threads()

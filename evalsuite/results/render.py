@@ -106,12 +106,17 @@ def to_html(table: Table, show_ci: bool = True) -> str:
         tds = []
         for cell, col in zip(row, table.columns):
             cls = "mark" if cell.mark else ("num" if cell.number is not None else "text")
-            if col.kind.startswith("delta") and cell.number:
-                cls += " neg" if cell.number < 0 else " pos"
-            tip = f' title="{esc(cell.tip)}"' if cell.tip else ""
+            verdict = col.verdict(cell)  # coloured by improvement: a lower FID is better
+            cls += f" {verdict}" if verdict else ""
+            tip = cell.tip or (f"{verdict} than the baseline" if verdict else None)
+            tip = f' title="{esc(tip)}"' if tip else ""
             tds.append(f'<td class="{cls}"{tip}>{esc(format_cell(cell, col, show_ci))}</td>')
         body.append("<tr>" + "".join(tds) + "</tr>")
     foot = "".join(_footer_item(x, table.folds.get(x)) for x in table.footer)
+    if any(col.verdict(row[i]) for row in table.rows for i, col in enumerate(table.columns)):
+        foot += ('<li>Δ in <span class="better">green</span>: better than the baseline, in the '
+                 'metric\'s own direction (a lower FID is better); in <span class="worse">red'
+                 '</span>: worse.</li>')
     return (f'<figure class="evalsuite-table" id="table-{esc(table.name)}">'
             f"<figcaption>{esc(table.title)}</figcaption>"
             f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
@@ -143,7 +148,7 @@ ul.footer, ul.footer details { overflow-wrap: anywhere; }
 ul.footer summary { cursor: pointer; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.mark { color: #999; text-align: center; }
-td.pos { color: #1a7f37; } td.neg { color: #b42318; }
+.better { color: #1a7f37; } .worse { color: #b42318; }
 ul.footer { font-size: 12px; color: #555; padding-left: 1.2em; }
 """
 

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_write_text, file_lock
 from evalsuite.resources import conf_dir as default_conf_dir
-from evalsuite.results.grids import Grid, build_grids
+from evalsuite.results.grids import Grid, build_grids, decoder_grids
 from evalsuite.results.plots import Plot, cfg_sweep_plots, quality_cost_plots
 from evalsuite.results.record import load_records
 from evalsuite.results.recovery_section import recovery_section
@@ -74,19 +74,31 @@ def _write(results: Path, settings: Any, conf_dir: str) -> Path:
     decoders = [r for r in everything if r.get("task") == "reconstruction" and matches(r, where)]
     store = ResultStore(r for r in everything if r.get("task") != "reconstruction")
     records = store.filter(where)
-    sections = [_tables_section(store, settings, conf_dir, results, where)]
-    sections.append(recovery_section(records, results))  # "" unless a record was recovered
+    sections, nav = [], []
+    # A folder of decoder evaluations only gets no empty variants table, plots or grids.
+    if records or not decoders:
+        sections.append(_tables_section(store, settings, conf_dir, results, where))
+        nav.append(("tables", "Tables"))
+    recovered = recovery_section(records, results)  # "" unless a record was recovered
+    if recovered:
+        sections.append(recovered)
+        nav.append(("recovery", "Recovery"))
     if decoders:
-        sections.append(_decoders_section(decoders, results))
-    plots, skipped = _plots(records, settings, results / "tables")
-    sections.append(_plots_section(plots, skipped, results))
-    grids = build_grids(records, settings.grid.prompts, settings.grid.variants, settings.grid.thumb, results)
-    sections.append(_grids_section(grids))
-    body = _header(records + decoders, results) + "".join(sections)
+        sections.append(_decoders_section(decoders, results, settings))
+        nav.append(("decoders", "Decoders"))
+    if records or not decoders:
+        plots, skipped = _plots(records, settings, results / "tables")
+        sections.append(_plots_section(plots, skipped, results))
+        grids = build_grids(records, settings.grid.prompts, settings.grid.variants,
+                            settings.grid.thumb, results)
+        sections.append(_grids_section(grids))
+        nav += [("plots", "Plots"), ("grids", "Images")]
+    body = _header(records + decoders, results, nav) + "".join(sections)
     return atomic_write_text(results / REPORT_NAME, html_page("evalsuite report", body, REPORT_CSS))
 
 
-def _header(records: Sequence[Mapping[str, Any]], results: Path) -> str:
+def _header(records: Sequence[Mapping[str, Any]], results: Path,
+            nav: Sequence[tuple[str, str]]) -> str:
     records = sorted(records, key=lambda r: (r.get("created_at", ""), r.get("run_id", "")))
     latest = records[-1]["created_at"] if records else "none"
     prov = (records[-1].get("provenance") or {}) if records else {}
@@ -95,8 +107,8 @@ def _header(records: Sequence[Mapping[str, Any]], results: Path) -> str:
             f"evalsuite {html.escape(str(prov.get('evalsuite_version', '?')))}, git "
             f"{html.escape(str(git.get('commit') or '?')[:10])}{' (dirty)' if git.get('dirty') else ''}")
     return ('<h1>evalsuite report</h1>'
-            f'<p class="meta">{meta}</p>'
-            '<nav><a href="#tables">Tables</a><a href="#plots">Plots</a><a href="#grids">Images</a></nav>')
+            f'<p class="meta">{meta}</p><nav>'
+            + "".join(f'<a href="#{anchor}">{text}</a>' for anchor, text in nav) + '</nav>')
 
 
 def _tables_section(store: ResultStore, settings: Any, conf_dir: str, results: Path,
@@ -118,9 +130,10 @@ def _tables_section(store: ResultStore, settings: Any, conf_dir: str, results: P
     return "".join(parts)
 
 
-def _decoders_section(records: Sequence[Mapping[str, Any]], results: Path) -> str:
+def _decoders_section(records: Sequence[Mapping[str, Any]], results: Path, settings: Any) -> str:
     """One row per decoder (its latest record), every metric, the decoder's parameter count,
-    and deltas to the model's own decoder when it was scored too."""
+    and deltas to the model's own decoder when it was scored too; then the reference images
+    beside each decoder's reconstructions of them."""
     from evalsuite.results.tablebuild import auto_columns, build_table, resolve_rows
 
     # Rows are labelled by store.variant_label: the run's name, else the decoder.
@@ -136,8 +149,12 @@ def _decoders_section(records: Sequence[Mapping[str, Any]], results: Path) -> st
     write_table(table, results / "tables", ["md", "csv", "tex", "html"], tdef.show_ci)
     links = " · ".join(f'<a href="{_rel(results / "tables" / f"decoders.{e}", results)}">{e}</a>'
                        for e in ("md", "csv", "tex", "html"))
+    grids = decoder_grids(records, settings.grid.prompts, settings.grid.variants,
+                          settings.grid.thumb, results)
+    images = "".join(_grid_html(g) for g in grids) or (
+        '<p class="note">No reconstructions on disk for these records.</p>')
     return (f'<h2 id="decoders">Decoders</h2>{to_html(table, tdef.show_ci)}'
-            f'<p class="note">Also as {links}.</p>')
+            f'<p class="note">Also as {links}.</p>{images}')
 
 
 def _plots(records: Sequence[Mapping[str, Any]], settings: Any, out_dir: Path) -> tuple[list[Plot], list[str]]:
@@ -171,16 +188,21 @@ def _grids_section(grids: Sequence[Grid]) -> str:
     parts = ['<h2 id="grids">Images: same prompts and seeds across variants</h2>']
     if not grids:
         parts.append('<p class="note">No samples on disk for the selected records.</p>')
-    for g in grids:
-        head = "".join(f'<th class="variant">{html.escape(v)}</th>' for v in g.variants)
-        rows = []
-        for (pid, text, seed), cells in zip(g.prompts, g.cells):
-            tds = "".join(
-                f'<td><a href="{html.escape(c.href)}"><img alt="{html.escape(pid)}" src="{c.thumb}"></a></td>'
-                if c.thumb else f'<td class="missing">{html.escape(c.problem or "")}</td>' for c in cells)
-            rows.append(f'<tr><td class="prompt"><b>{html.escape(pid)}</b> {html.escape(text)}'
-                        f'<br><span class="meta">seed {seed}</span></td>{tds}</tr>')
-        parts.append(f'<h3>{html.escape(g.title)}</h3><div class="grid"><table class="grid">'
-                     f'<thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
-                     '</table></div>')
+    parts += [_grid_html(g) for g in grids]
     return "".join(parts)
+
+
+def _grid_html(g: Grid) -> str:
+    """A grid: a row per prompt (or reference image), a column per variant (or decoder)."""
+    head = "".join(f'<th class="variant">{html.escape(v)}</th>' for v in g.variants)
+    rows = []
+    for (pid, text, seed), cells in zip(g.prompts, g.cells):
+        tds = "".join(
+            f'<td><a href="{html.escape(c.href)}"><img alt="{html.escape(pid)}" src="{c.thumb}"></a></td>'
+            if c.thumb else f'<td class="missing">{html.escape(c.problem or "")}</td>' for c in cells)
+        seed_note = f'<br><span class="meta">seed {seed}</span>' if seed is not None else ""
+        rows.append(f'<tr><td class="prompt"><b>{html.escape(pid)}</b> {html.escape(text)}'
+                    f'{seed_note}</td>{tds}</tr>')
+    return (f'<h3>{html.escape(g.title)}</h3><div class="grid"><table class="grid">'
+            f'<thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+            '</table></div>')

@@ -161,7 +161,16 @@ def metric_columns(col: ColumnDef, rows: Sequence[Row], notes: Notes) -> list[tu
             notes.add(f"{lab}: {col.metric} version {ident['version']}, params "
                       f"{ident['params'] or '{}'}, weights {ident['weights'] or '-'} (values of "
                       "another version, parameters or weights are in another column).")
-    return [(Column(lab, col.round, col.thousands), c) for lab, c in zip(labels, cells)]
+    return [(Column(lab, col.round, col.thousands, higher_is_better=_direction(recs, col.metric)), c)
+            for lab, c, (_, recs) in zip(labels, cells, groups)]
+
+
+def _direction(recs: Sequence[Rec | None], metric: str) -> bool | None:
+    """Whether higher values of ``metric`` are better, as its records say (None: unknown)."""
+    for rec in recs:
+        if rec is not None and "higher_is_better" in rec["metrics"][metric]:
+            return bool(rec["metrics"][metric]["higher_is_better"])
+    return None
 
 
 def field_cells(col: ColumnDef, rows: Sequence[Row], notes: Notes) -> list[Cell]:
@@ -221,10 +230,10 @@ def delta_columns(column: Column, cells: list[Cell], bases: Sequence[int | None]
         vals = [_delta(c, cells[b] if b is not None else None, kind) for c, b in zip(cells, bases)]
         if kind == "abs":
             out.append((Column(f"Δ {column.label}", column.digits, column.thousands, signed=True,
-                               kind="delta"), vals))
+                               kind="delta", higher_is_better=column.higher_is_better), vals))
         else:
             out.append((Column(f"Δ% {column.label}", tdef.pct_round, signed=True, suffix="%",
-                               kind="delta_pct"), vals))
+                               kind="delta_pct", higher_is_better=column.higher_is_better), vals))
     return out
 
 

@@ -48,6 +48,15 @@ class Column:
     signed: bool = False  # deltas: always show + or -
     suffix: str = ""  # "%" for relative deltas
     kind: str = "value"  # label | value | delta | delta_pct | theirs | ours
+    # The metric's direction (None: a figure with no better side, e.g. a parameter count):
+    # a delta column is coloured by improvement, not by sign (a lower FID is better).
+    higher_is_better: bool | None = None
+
+    def verdict(self, cell: "Cell") -> str | None:
+        """'better' / 'worse' for a non-zero delta of a metric with a direction, else None."""
+        if not self.kind.startswith("delta") or self.higher_is_better is None or not cell.number:
+            return None
+        return "better" if (cell.number > 0) == self.higher_is_better else "worse"
 
 
 @dataclass

@@ -38,6 +38,7 @@ from evalsuite.models.schedulers import check_sampler
 from evalsuite.models.vae import VaeRef, check_compatible, check_latent_mode, resolve_vae
 from evalsuite.produce.round_trip import Encoder, LoadedVaes, check_side
 from evalsuite.protocols import protocol_record
+from evalsuite.results.previews import write_reference_preview
 from evalsuite.tasks.base import Context
 from evalsuite.tasks.round_trips import RoundTrips, reference_images
 
@@ -131,6 +132,10 @@ class ReconstructTask:
     def inputs(self, ctx: Context) -> tuple[Inputs, list[str]]:
         self.trips.digests = self.trips.write_manifests()
         originals = self.trips.originals()
+        # The first originals as the metrics see them, for the report to show beside the
+        # reconstructions (the reference set itself is not on disk in that form).
+        self._preview = write_reference_preview(ctx.results, originals, self.trips.ids,
+                                                self.reference.describe()["sha256"])
         paired: dict[str, ImageSource] = {Pairing.RECONSTRUCTION.value: originals}
         if self.compare is not None:
             paired[Pairing.COMPARE_DECODER.value] = self.trips.source(COMPARE)
@@ -154,6 +159,7 @@ class ReconstructTask:
                     # above hash their weights; hashing the whole pipeline would add nothing).
                     "model": self.source.name if uses_model else None},
             "reference": self.reference.describe(),
+            "reference_preview": getattr(self, "_preview", None),
             MAIN: trips.describe(MAIN),
             COMPARE: trips.describe(COMPARE) if self.compare is not None else None,
         }

@@ -58,12 +58,13 @@ def check_writable(folder: str) -> Path:
     return path
 
 
-def set_threads(threads: int | None) -> None:
-    """torch's intra-op threads (the ``threads`` setting; None: torch's own choice)."""
-    if threads:
-        import torch  # here: a run without ``threads`` (a cached re-run) never imports torch
+def set_threads(threads: int | None) -> dict[str, Any]:
+    """torch's intra-op threads: the ``threads`` setting, else what the machine allows (CPU
+    affinity, cgroup quota, ``OMP_NUM_THREADS``; ``evalsuite.threads``). Returns {count,
+    source}, which the record keeps. torch is not imported for it (a cached re-run never is)."""
+    from evalsuite.threads import apply_threads
 
-        torch.set_num_threads(threads)
+    return apply_threads(threads)
 
 
 def metric_factories(cfg: DictConfig) -> MetricFactories:

@@ -62,9 +62,9 @@ TRAINING_PROGRAMS = ("evalsuite/worlds/shapes/train_evaluators.py",
     (r"\bdef config_hash\(", {"evalsuite/tasks/setup.py"}),
     (r"\bNOT_HASHED = ", {"evalsuite/tasks/setup.py"}),
     (r"\bdef check_writable\(", {"evalsuite/tasks/setup.py"}),
-    # every task sets threads in setup; the shapes world's training programs are standalone
-    # entry points (not tasks) and take their own --threads
-    (r"\.set_num_threads\(", {"evalsuite/tasks/setup.py", *TRAINING_PROGRAMS}),
+    # every task sets threads through setup.set_threads (evalsuite/threads.py); the shapes
+    # world's training programs are standalone entry points (not tasks) with their own --threads
+    (r"\.set_num_threads\(", {"evalsuite/threads.py", *TRAINING_PROGRAMS}),
     (r"partial\(build, ", {"evalsuite/tasks/setup.py"}),  # metric factories
     (r"\bdef record_envelope\(", {"evalsuite/tasks/record.py"}),
     (r"\bSCHEMA_VERSION,", {"evalsuite/tasks/record.py"}),  # records are assembled once

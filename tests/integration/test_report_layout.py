@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CONF_DIR
+from conftest import CONF_DIR, ROOT
 from evalsuite.results.record import write_record
 from evalsuite.results.report import write_report
 from evalsuite.config.results import ReportSettings, root_settings
@@ -111,3 +111,24 @@ def test_nothing_overflows_its_container(tmp_path, size):
     if size[0] == 1280:  # the check catches a table that is not in a scroll box
         broken = _overflow(page, tmp_path, size, "div.scroll, div.grid { overflow-x: visible; }")
         assert any(b.startswith("page") for b in broken), broken
+
+
+def test_the_screenshot_script_captures_the_whole_page_1280_wide(tmp_path):
+    """docs/screenshots.py's capture step: the page's full height, 1280 px wide, drawn."""
+    import importlib.util
+
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location("screenshots", ROOT / "docs" / "screenshots.py")
+    shots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shots)
+    settings = root_settings("report", ReportSettings, CONF_DIR)
+    settings.plots.quality_cost.cost = ["model.unet_params"]
+    page = write_report(_wide_results(tmp_path), settings)
+    out = tmp_path / "shot.png"
+    width, height = shots.screenshot(CHROMIUM, page, out, tmp_path)
+    with Image.open(out) as im:
+        pixels = np.asarray(im.convert("RGB"), dtype=np.float64)
+    assert (width, pixels.shape[1]) == (1280, 1280) and pixels.shape[0] == height > 2000
+    assert pixels[-400:].std() > 5  # the bottom of the page (the image grid) is in the shot
+    assert not (page.parent / "screenshot_probe.html").exists()

@@ -67,6 +67,9 @@ def test_mobilediffusion_study_runs_locally_one_record_per_cell(tmp_path):
     proc = run_cli(["run", "-m", "-cn", "mobilediffusion", *TINY], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = _check_study_output(tmp_path, "mobilediffusion", len(cells("mobilediffusion")))
+    # nothing outside paths.results_dir; in it, Hydra's multirun.yaml but no empty job folders
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+    assert [p.name for p in (tmp_path / "results" / "multirun").iterdir()] == ["multirun.yaml"]
     by_cell = {r["choices"]["ablation"]: r for r in records}
     base = by_cell["[]"]
     for r in records:

@@ -219,3 +219,22 @@ def test_clip_score_reads_openai_torchscript_archives(pairs, tmp_path, openai_ti
     assert _clip_score(openai_tiny_clip, "openai", tmp_path / "openai.pt", images, CLIP_TEXTS) \
         == pytest.approx(_clip_score(openai_tiny_clip, "openai", state_file, images, CLIP_TEXTS),
                          abs=1e-6)
+
+
+def test_open_clip_random_init_warning_only_when_the_weights_are_random(tmp_path, caplog):
+    """open_clip says "Model initialized randomly" for every model built without a tag; that
+    line is dropped when a weight file is loaded next, and kept when the weights stay random."""
+    import logging
+
+    from evalsuite.features.clip import load_open_clip
+
+    name = register_tiny_clip()
+    weights = save_open_clip_standin(tmp_path / "w.pt", name, "test", seed=4)
+    caplog.clear()  # making the stand-in file built a random model
+    with caplog.at_level(logging.WARNING):
+        load_open_clip(name, "test", str(weights))
+    assert "initialized randomly" not in caplog.text
+    assert not logging.getLogger().filters  # the filter is removed again
+    with caplog.at_level(logging.WARNING):
+        load_open_clip(name, "test", None)
+    assert "initialized randomly" in caplog.text

@@ -47,3 +47,21 @@ def test_profile_counts_tiny_ablation_change():
     cut = profile_unet(base, [FFNRatio(ratio=6)], sample_size=8)
     assert cut["unet_params"] < plain["unet_params"] and cut["flops"] < plain["flops"]
     assert plain["flops"] == 2 * plain["macs"] and 0 < plain["attention_share"] < 1
+
+
+def test_a_folder_of_another_architecture_is_refused_before_loading(compose, tmp_path, caplog):
+    """model=bk_sdm_small model.path=<the shapes pipeline>: refused from unet/config.json alone,
+    before a weight is read or a file written."""
+    import logging
+    from pathlib import Path
+
+    import evalsuite
+    from evalsuite.run import run
+
+    folder = Path(evalsuite.__file__).parent / "worlds" / "shapes" / "sd_shapes"
+    with pytest.raises(EvalsuiteError, match="neither the bk_sdm_small architecture"):
+        ModelSource("bk_sdm_small", arch="bk_sdm_small", path=str(folder))
+    with caplog.at_level(logging.INFO), pytest.raises(EvalsuiteError, match="neither the"):
+        run(compose("model=bk_sdm_small", f"model.path={folder}", "model.resolution=64"))
+    assert "loading pipeline" not in caplog.text
+    assert not (tmp_path / "results").exists()

@@ -141,3 +141,21 @@ def test_html_folds_the_protocol_under_a_one_line_summary():
     assert "<details><summary>Protocol: demo, 32 prompts, 64 px [" in html
     assert "<details><summary>Records: 1 (ids)</summary>Records (1): " in html
     assert "Protocol: dataset.name=demo" in render(t, "md")  # text formats keep the full line
+
+
+def test_deltas_are_coloured_by_improvement_not_by_sign():
+    """A lower FID is better (green), a lower CLIP score worse (red); counts stay neutral."""
+    store = ResultStore([make_record(1, {"fid_clean": 20.0, "clip_score": 0.30}),
+                         make_record(2, {"fid_clean": 18.0, "clip_score": 0.28},
+                                     ablations=("shared_kv",))])
+    tdef = TableDef(title="T", baseline={"ablations": "-"},
+                    columns=[ColumnDef(metric="fid_clean", label="FID", round=2),
+                             ColumnDef(metric="clip_score", label="CLIP", round=3),
+                             ColumnDef(field="model.unet_params", label="params", delta=True)])
+    html = render(build_table(store, tdef, "dir"), "html")
+    assert '<td class="num better" title="better than the baseline">-2.00</td>' in html
+    assert '<td class="num worse" title="worse than the baseline">-0.020</td>' in html
+    assert '<td class="num">-100000</td>' in html  # no direction: not coloured
+    assert "Δ in <span class=\"better\">green</span>" in html
+    one = render(build_table(ResultStore([make_record(1, {"fid_clean": 20.0})]), tdef, "o"), "html")
+    assert 'class="num better"' not in one and "Δ in" not in one  # no delta, no legend

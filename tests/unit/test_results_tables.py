@@ -169,3 +169,37 @@ def test_runs_table_splits_metric_columns_by_protocol_only_when_needed():
     assert df[f"psnr/baseline@v1 [{ka}]"].tolist()[0] == 20.0 and pd.isna(df[f"psnr/baseline@v1 [{ka}]"][1])
     assert df[f"psnr/baseline@v1 [{kc}]"].tolist()[1] == 30.0
     assert df["protocol"].tolist() == [ka, kc]
+
+
+def test_paper_table_shows_zero_shot_runs_labelled_and_says_what_setting_is_missing():
+    """The bk_sdm study's records (SD v1.5 cut zero-shot, under the paper's protocol; and the
+    shapes world's, under another) fill labelled columns, never (ours); only the paper-setting
+    ones get a difference to the published number."""
+    from evalsuite.ablations import spec_to_dict
+    from evalsuite.models.presets import preset_specs
+
+    small = tuple(spec_to_dict(s) for s in preset_specs("bk_sdm_small"))
+    coco = {"preset": "sd15", "dataset": "coco2014_30k", "count": 30000, "steps": 25}
+    base = make_record(1, {"fid_legacy": 20.0, "clip_score": 0.30}, **coco)
+    cut = make_record(2, {"fid_legacy": 30.0, "clip_score": 0.25}, ablations=small, **coco)
+    on_load = make_record(3, {"fid_legacy": 31.0}, **{**coco, "preset": "bk_sdm_small"})
+    on_load["model"]["unet_origin"] = "derived_from_base"  # model=bk_sdm_small model.path=<SD>
+    shapes = [make_record(4 + i, {"fd_shapes": v}, preset="shapes", dataset="shapes", steps=20,
+                          ablations=abl) for i, (v, abl) in enumerate([(0.04, ()), (0.07, small)])]
+    t = build_paper_table(ResultStore([base, cut, on_load, *shapes]),
+                          load_table_def("bk_sdm", CONF_DIR), "bk_sdm")
+    labels = [r.label for r in load_paper("bk_sdm").rows]
+    small_row, base_row = labels.index("BK-SDM-Small"), labels.index("BK-SDM-Base")
+    # (ours): SD's own weights; no BK-SDM checkpoint was measured, and a cut never counts
+    assert t.values("FID (ours)") == [20.0] + ["n/m"] * 6
+    zs = t.values("FID (ours, zero-shot) [P1]")
+    assert zs[0] == 20.0 and zs[small_row] == 31.0 and zs[base_row] == "n/m"  # latest of the cut
+    diff = t.values("FID (ours − paper, zero-shot) [P1]")
+    assert diff[0] == pytest.approx(20.0 - 13.05) and diff[small_row] == pytest.approx(31.0 - 16.98)
+    other = t.values("FID (ours, zero-shot: fd_shapes) [P2]")
+    assert other[0] == 0.04 and other[small_row] == 0.07
+    assert not any("zero-shot: fd_shapes) [P2]" in c.label and "paper" in c.label for c in t.columns)
+    foot = "\n".join(t.footer)
+    assert "dataset=shapes (paper: coco2014_30k)" in foot and "sampler.steps=20 (paper: 25)" in foot
+    assert "fd_shapes stands in for fid_legacy" in foot
+    assert "(ours) n/m: no record of the row's own weights under the paper's setting" in foot
