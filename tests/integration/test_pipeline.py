@@ -32,7 +32,9 @@ def test_reconstruction_one_vs_two_shards_byte_identical(compose, tmp_path):
                           "shard.count=2")) for i in range(2)]
     assert shards[0] is None and shards[1] is not None
     assert _pngs(tmp_path / "one", "reconstructions") == _pngs(tmp_path / "two", "reconstructions")
-    assert len(_pngs(tmp_path / "one", "reconstructions")) == 14
+    pngs = _pngs(tmp_path / "one", "reconstructions")
+    previews = [k for k in pngs if k.startswith("reconstructions/originals-")]
+    assert len(pngs) - len(previews) == 14 and len(previews) == 14  # + the report's originals
     assert shards[1]["metrics"] == one["metrics"]
     assert shards[1]["sharding"] == {"count": 2, "merged_by": 1}
     assert len(read_records(tmp_path / "two")) == 1
