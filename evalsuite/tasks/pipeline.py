@@ -51,10 +51,11 @@ def execute(task: Task, cfg: DictConfig, choices: dict[str, Any] | None = None,
     t0 = time.perf_counter()
     # validate: every setting, input and output folder, before any work. The digest caches
     # the checks fill are held in memory and written only once every check has passed.
-    # Threads first: on CPU the count is part of the generation key that prepare computes.
-    set_threads(cfg.get("threads"))
     with writes_held():
         ctx = context(cfg, task, choices, overrides)
+        # Threads once the setting is validated and before prepare: on CPU the count is part
+        # of the generation key that prepare computes.
+        set_threads(cfg.get("threads"))
         task.prepare(ctx)
     durations = task.materialise(ctx) if ctx.stage != "metrics" else {}
     if ctx.stage == "generate":
