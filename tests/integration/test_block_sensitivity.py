@@ -64,7 +64,9 @@ def test_study_ranks_actions_by_real_runs_and_the_lookup_table(compose_study, tm
     from evalsuite.studies.block_sensitivity import run_study
 
     results = tmp_path / "results"
-    res = run_study(compose_study(*FAST, f"study.actions=[{','.join(ACTIONS)}]"),
+    # threads=1 explicitly: without the setting a run takes what the machine allows (2 here),
+    # whatever torch was set to before.
+    res = run_study(compose_study(*FAST, "threads=1", f"study.actions=[{','.join(ACTIONS)}]"),
                     {"model": "tiny", "dataset": "demo"}, CONF_DIR)
     doc = json.loads(res.files["json"].read_text())
     table = doc["latency_table"]
