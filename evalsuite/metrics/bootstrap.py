@@ -13,23 +13,11 @@ score) have no such bias.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from evalsuite.metrics.base import DistributionMetric, Metric
-
-# metric class name -> (attribute with per-item values, transform before the mean)
-_PER_ITEM: dict[str, tuple[str, Callable[[Any, np.ndarray], np.ndarray]]] = {
-    "PSNR": ("_values", lambda m, v: v),
-    "SSIM": ("_values", lambda m, v: v),
-    "LPIPS": ("_values", lambda m, v: v),
-    "CLIPScore": ("_cos", lambda m, v: {"cosine": v, "x100": 100 * v,
-                                        "w2.5": 2.5 * np.maximum(v, 0)}[m.scale]),
-    "ShapesCLIPScore": ("_cos", lambda m, v: v),
-    "ShapesAttributeAccuracy": ("_passed", lambda m, v: v),
-}
-
 
 def resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
     """(B, n) counts of each item in each resample."""
@@ -39,14 +27,10 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
 
 def per_item_values(metric: Metric) -> np.ndarray | None:
     """The per-image (per-pair) values whose mean is ``metric``'s value, in the order the
-    images were fed (the source's ids); None for metrics without per-image values (FID...)."""
-    item_values = getattr(metric, "item_values", None)  # metrics that keep their own
-    if callable(item_values):
-        return np.asarray(item_values(), dtype=np.float64)
-    if type(metric).__name__ not in _PER_ITEM:
-        return None
-    attr, transform = _PER_ITEM[type(metric).__name__]
-    return transform(metric, np.asarray(getattr(metric, attr), dtype=np.float64))
+    images were fed (the source's ids): a metric's ``item_values()``; None for metrics
+    without per-image values (FID...)."""
+    item_values = getattr(metric, "item_values", None)
+    return np.asarray(item_values(), dtype=np.float64) if callable(item_values) else None
 
 
 def mean_ci(values: np.ndarray, n_resamples: int, seed: int = 0,
@@ -72,8 +56,7 @@ def _per_item_values(metric: Metric, counts: np.ndarray) -> np.ndarray:
 
 def supports_bootstrap(metric: Metric) -> bool:
     """Whether ``bootstrap_ci`` knows how to resample ``metric``."""
-    return (isinstance(metric, DistributionMetric) or type(metric).__name__ in _PER_ITEM
-            or callable(getattr(metric, "item_values", None)))
+    return isinstance(metric, DistributionMetric) or callable(getattr(metric, "item_values", None))
 
 
 def bootstrap_ci(metric: Metric, n: int, n_resamples: int, seed: int = 0,

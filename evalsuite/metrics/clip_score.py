@@ -112,6 +112,11 @@ class CLIPScore(TextImageMetric):
         self._cos.extend((img * txt).sum(-1).double().cpu().tolist())
         self._n_truncated += self._count_truncated(texts)
 
+    def item_values(self) -> np.ndarray:
+        """Per-pair scores under ``scale``, whose mean is the value, in the order fed."""
+        cos = np.asarray(self._cos, dtype=np.float64)
+        return {"cosine": cos, "x100": 100 * cos, "w2.5": 2.5 * np.maximum(cos, 0)}[self.scale]
+
     def compute(self) -> MetricResult:
         if not self._cos:
             raise EvalsuiteError("clip_score: no images were given")

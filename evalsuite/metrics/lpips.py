@@ -92,6 +92,10 @@ class LPIPS(PairedMetric):
             d = self._model(to_lpips_input(preds).to(self.device), to_lpips_input(target).to(self.device))
         self._values.extend(d.flatten().double().cpu().tolist())
 
+    def item_values(self) -> np.ndarray:
+        """Per-pair distances in the order fed."""
+        return np.asarray(self._values, dtype=np.float64)
+
     def compute(self) -> MetricResult:
         if not self._values:
             raise EvalsuiteError("lpips: no image pairs were given")

@@ -28,6 +28,10 @@ class _MeanOfPairs(PairedMetric):
                                  f"{preds.shape} vs {target.shape}")
         self._values.extend(type(self)._fn(p, t) for p, t in zip(preds, target))
 
+    def item_values(self) -> np.ndarray:
+        """Per-pair values in the order fed (inf for identical pairs under PSNR)."""
+        return np.asarray(self._values, dtype=np.float64)
+
     def compute(self) -> MetricResult:
         if not self._values:
             raise EvalsuiteError(f"{self.name}: no image pairs were given")

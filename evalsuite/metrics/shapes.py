@@ -142,6 +142,10 @@ class ShapesAttributeAccuracy(_ShapesTextImage):
         self._found.extend(found)
         self._truths.extend(truths)
 
+    def item_values(self) -> np.ndarray:
+        """Per image, 1.0 where every check holds (their mean is the value), in the order fed."""
+        return np.asarray(self._passed, dtype=np.float64)
+
     def compute(self) -> MetricResult:
         from evalsuite.worlds.shapes.scoring import summarise
 
@@ -172,6 +176,10 @@ class ShapesCLIPScore(_ShapesTextImage):
         img = embed_images(self._nets[IMAGE_ENCODER_ASSET], images)
         txt = embed_texts(self._nets[TEXT_ENCODER_ASSET], texts)
         self._cos.extend((img * txt).sum(-1).double().tolist())
+
+    def item_values(self) -> np.ndarray:
+        """Per-image cosines in the order fed."""
+        return np.asarray(self._cos, dtype=np.float64)
 
     def compute(self) -> MetricResult:
         if not self._cos:
