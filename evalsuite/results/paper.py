@@ -16,14 +16,8 @@ row's ablations), ``text`` (shown as published).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Sequence
 
-from omegaconf import MISSING, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
-from evalsuite.errors import ConfigError
-from evalsuite.resources import paper_dir
 from evalsuite.results.arch import arch_figures
 from evalsuite.results.notes import Notes
 from evalsuite.results.paper_zeroshot import (missing_setting_note, own_weights, zero_shot_columns,
@@ -31,72 +25,9 @@ from evalsuite.results.paper_zeroshot import (missing_setting_note, own_weights,
 from evalsuite.results.protocol import CellKey
 from evalsuite.results.store import ResultStore, get_field, matches
 from evalsuite.results.tablebuild import Row, _scale, assemble, column_label, metric_groups, row_arch
+from evalsuite.config.paper import Paper, PaperColumn, PaperRow, load_paper
 from evalsuite.config.tabledef import ColumnDef, TableDef, plain
 from evalsuite.results.tablemodel import NOT_MEASURABLE, NOT_MEASURED, NOT_PUBLISHED, Cell, Column, Table
-
-PAPER_DIR = paper_dir()
-KINDS = ("value", "pct_change", "abs_change", "text")
-
-
-@dataclass
-class PaperColumn:
-    id: str = MISSING
-    label: str = MISSING
-    kind: str = "value"
-    higher_is_better: Optional[bool] = None
-    digits: Optional[int] = None  # digits after the point as printed (shown so: 123, not 123.0)
-
-
-@dataclass
-class PaperRow:
-    id: str = MISSING
-    label: str = MISSING
-    values: Dict[str, Any] = field(default_factory=dict)
-    printed: Dict[str, Any] = field(default_factory=dict)  # as printed, when rounded differently
-
-
-@dataclass
-class Paper:
-    id: str = MISSING
-    title: str = MISSING
-    citation: str = MISSING
-    protocol: str = ""
-    notes: List[str] = field(default_factory=list)
-    columns: List[PaperColumn] = field(default_factory=list)
-    rows: List[PaperRow] = field(default_factory=list)
-
-    def column(self, cid: str) -> PaperColumn:
-        return _find(self.columns, cid, f"paper {self.id}: no column")
-
-    def row(self, rid: str) -> PaperRow:
-        return _find(self.rows, rid, f"paper {self.id}: no row")
-
-
-def _find(items: Sequence[Any], ident: str, what: str) -> Any:
-    for item in items:
-        if item.id == ident:
-            return item
-    raise ConfigError(f"{what} {ident!r}; known: {', '.join(i.id for i in items)}")
-
-
-def available_papers() -> list[str]:
-    return sorted(p.stem for p in PAPER_DIR.glob("*.yaml"))
-
-
-def load_paper(name: str) -> Paper:
-    """Load and validate ``evalsuite/results/paper/<name>.yaml``."""
-    path = PAPER_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"no paper data {name!r} in {PAPER_DIR}; known: {', '.join(available_papers())}")
-    try:
-        paper = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(Paper), OmegaConf.load(path)))
-    except OmegaConfBaseException as e:
-        raise ConfigError(f"paper data {path}: {e}") from e
-    assert isinstance(paper, Paper)
-    for col in paper.columns:
-        if col.kind not in KINDS:
-            raise ConfigError(f"paper data {path}: column {col.id} kind {col.kind!r}; choose from {KINDS}")
-    return paper
 
 
 @dataclass

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import CONF_DIR
 from evalsuite.errors import ConfigError
-from evalsuite.results.paper import build_paper_table, load_paper
+from evalsuite.config.paper import load_paper
+from evalsuite.results.paper import build_paper_table
 from evalsuite.results.render import render
 from evalsuite.results.store import ResultStore
 from evalsuite.results.tablebuild import build_table
