@@ -8,7 +8,7 @@ downloads against exactly this prefix). Where no digest is published (clean-fid'
 Inception, Hugging Face checkpoints) none is invented: the file's sha256 is recorded and the
 record says it could not be verified.
 
-Lookup order: the assets folder (``assets.dir``/``paths.assets_dir``, default
+Lookup order: the assets folder (``paths.assets_dir``, default
 ``$EVALSUITE_ASSETS`` or ``./assets``), then the caches the upstream libraries use (torch hub,
 clean-fid's ``/tmp``, open_clip's ``~/.cache/clip``, the Hugging Face hub cache), so a machine
 that already ran those libraries finds its files. Nothing is downloaded unless ``fetch`` is
@@ -262,7 +262,7 @@ def get(name: str) -> Asset:
 
 def _where(assets_dir: str | os.PathLike | None) -> str:
     folder = (Path(assets_dir).expanduser() if assets_dir else default_assets_dir()).resolve()
-    return f"{folder} (assets.dir= or paths.assets_dir=, default $EVALSUITE_ASSETS)"
+    return f"{folder} (paths.assets_dir=, default $EVALSUITE_ASSETS)"
 
 
 def missing_message(asset: Asset, assets_dir: str | os.PathLike | None) -> str:
@@ -296,13 +296,13 @@ def resolve(name: str, assets_dir: str | os.PathLike | None,
                                  "sha256" if asset.sha256 else "sha256 prefix")
         if not verify:
             return ResolvedAsset(path, digest, False, "stand-in: digest mismatch accepted "
-                                 "(assets.verify=false)")
+                                 "(metrics.verify_assets=false)")
         raise CorruptAssetError(
             f"weight file {path} ({name}) has sha256 {digest}, expected {asset.expected()}: it "
             f"is corrupt, truncated or a different release. Delete it and put the right file in "
             f"{_where(assets_dir)}: run `{FETCH_HINT.format(name=name)}` on a machine with "
             f"internet, or download {asset.url}. (For stand-in weights in tests: "
-            "assets.verify=false; the record then says the weights were not verified.)")
+            "metrics.verify_assets=false; the record then says the weights were not verified.)")
     raise MissingAssetError(missing_message(asset, assets_dir))
 
 

@@ -1,7 +1,7 @@
 """``evalsuite assets``: which weight files the chosen metrics need, which are here; fetch.
 
 Prints one line per asset (state, canonical file name, where it was found or where it
-belongs). ``assets.fetch=true`` downloads the missing ones into ``assets.dir`` (atomically,
+belongs). ``assets.fetch=true`` downloads the missing ones into ``paths.assets_dir`` (atomically,
 digest-checked). Exit status 2 when ``assets.check`` is on and something is still missing or
 corrupt, so the command can gate a job on an offline compute node.
 """
@@ -65,6 +65,11 @@ def manage(cfg: DictConfig) -> int:
 @report_errors
 def app(cfg: DictConfig) -> None:
     """List the weight files the metrics need; fetch missing ones with assets.fetch=true."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from evalsuite.config.aliases import check_aliases
+
+    check_aliases(HydraConfig.get().overrides.task)
     status = manage(cfg)
     if status:
         sys.exit(status)

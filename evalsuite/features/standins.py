@@ -2,7 +2,7 @@
 
 They let evalsuite and the reference libraries load *the same file* offline, so parity can be
 tested without the real weights. A stand-in's numbers mean nothing; records computed with
-one say ``verified: false`` (``assets.verify=false``).
+one say ``verified: false`` (``metrics.verify_assets=false``).
 
 - ``save_pytorch_fid_standin``: a state dict for pytorch-fid's ``fid_inception_v3()``
   (``pt_inception-2015-12-05-6726825d.pth`` format); He-initialised so that pool3 features

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 from omegaconf import DictConfig
 
+from evalsuite.config.aliases import check_aliases
 from evalsuite.config.validate import validate_config
 from evalsuite.errors import EvalsuiteError
 from evalsuite.evaluate import evaluate_sources
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 def context(cfg: DictConfig, task: Task, choices: dict[str, Any] | None,
             overrides: Sequence[str]) -> Context:
     """Check the settings every task shares and set up what they all use (nothing written)."""
+    check_aliases(overrides)
     validate_config(cfg)
     stage = cfg.get("stage", "all")
     if stage not in STAGES:

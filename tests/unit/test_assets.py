@@ -73,7 +73,7 @@ def test_wrong_sha256_is_refused_unless_verify_is_off(empty_upstream):
     with pytest.raises(CorruptAssetError) as e:
         resolve("lpips_alexnet", d)
     assert digest in str(e.value) and "7be5be79" in str(e.value)
-    assert "assets.verify=false" in str(e.value)
+    assert "metrics.verify_assets=false" in str(e.value)
     r = resolve("lpips_alexnet", d, verify=False)
     assert r.sha256 == digest and r.verified is False
     assert r.to_record()["verification"].startswith("stand-in")
