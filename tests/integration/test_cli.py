@@ -58,7 +58,10 @@ def test_help_lists_subcommands(tmp_path):
 
 
 def _pngs(results: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted((results / "samples").glob("*/*.png"))}
+    """The stored samples; a kill mid-write leaves a ``.tmp-*.png`` (pathlib's glob matches
+    dotfiles), which is not a sample."""
+    return {p.name: p.read_bytes() for p in sorted((results / "samples").glob("*/*.png"))
+            if not p.name.startswith(".")}
 
 
 def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
@@ -82,7 +85,8 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert 2 <= len(partial) < 8, "the run must be killed part-way"
     assert not list((killed_dir / "results").glob("records/*.json"))
     # a PNG counts once its identity record is written (a kill may fall in between)
-    done = list((killed_dir / "results").glob("samples/*/identity/*.json"))
+    done = [p for p in (killed_dir / "results").glob("samples/*/identity/*.json")
+            if not p.name.startswith(".")]  # not a ".tmp-*.json" write the kill cut short
 
     resumed = run_cli(args, cwd=killed_dir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
