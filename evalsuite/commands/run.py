@@ -17,10 +17,14 @@ log = logging.getLogger("evalsuite")
 def app(cfg: DictConfig) -> None:
     """Generate samples for the configured model and score them; write a record and table."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from evalsuite.tasks import run  # the pipeline's imports: after Hydra parsed the command
 
-    record = run(cfg, hydra_choices(), list(HydraConfig.get().overrides.task))
+    hydra_cfg = HydraConfig.get()
+    # a multirun's cells leave the report to its end (evalsuite.hydra_callbacks.ReportOnce)
+    record = run(cfg, hydra_choices(), list(hydra_cfg.overrides.task),
+                 report=hydra_cfg.mode != RunMode.MULTIRUN)
     if record is None:
         return
     metrics = ", ".join(f"{k}={v['value']:.4g}" for k, v in record["metrics"].items()) or "none"

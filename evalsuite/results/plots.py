@@ -8,6 +8,7 @@ atomically and byte-stable (fixed SVG hash salt, no date), so re-running changes
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,8 +75,11 @@ def _slug(text: str) -> str:
 
 
 def _metric(rec: Rec, name: str) -> float | None:
+    """A metric's value to plot; None when absent or not finite (the baseline's PSNR against
+    itself is inf, which no axis can show and which would make every other point NaN)."""
     m = (rec.get("metrics") or {}).get(name)
-    return m.get("value") if m else None
+    value = m.get("value") if m else None
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def cfg_sweep_plots(records: Sequence[Rec], x: str, y: str, out_dir: Path) -> tuple[list[Plot], str | None]:

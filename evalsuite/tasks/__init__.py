@@ -23,13 +23,14 @@ TASKS = ("generate", "reconstruction")
 
 
 def run(cfg: DictConfig, choices: dict[str, Any] | None = None, overrides: Sequence[str] = (),
-        components: ComponentCache | None = None) -> dict[str, Any] | None:
+        components: ComponentCache | None = None, report: bool = True) -> dict[str, Any] | None:
     """Run the configured task and stages; return the record, or None when no metrics were
     computed (see ``evalsuite.tasks.pipeline.execute``).
 
     ``overrides`` are the command line's Hydra overrides: recorded, and checked against a
     named protocol's fields (``evalsuite.protocols``). ``components``: lend the model's
     loaded components to several runs of one process (a study) instead of reloading them.
+    ``report=False``: refresh the tables but not the HTML report (a multirun's cells).
     """
     task: Task
     if cfg.task == "generate":
@@ -38,7 +39,7 @@ def run(cfg: DictConfig, choices: dict[str, Any] | None = None, overrides: Seque
         task = ReconstructTask()
     else:
         raise EvalsuiteError(f"task={cfg.task!r}; choose one of {list(TASKS)}")
-    return execute(task, cfg, choices, overrides)
+    return execute(task, cfg, choices, overrides, report)
 
 
 def score(cfg: DictConfig, choices: dict[str, Any] | None = None,

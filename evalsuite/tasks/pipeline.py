@@ -46,10 +46,11 @@ def context(cfg: DictConfig, task: Task, choices: dict[str, Any] | None,
 
 
 def execute(task: Task, cfg: DictConfig, choices: dict[str, Any] | None = None,
-            overrides: Sequence[str] = ()) -> dict[str, Any] | None:
+            overrides: Sequence[str] = (), report: bool = True) -> dict[str, Any] | None:
     """Run ``task`` through the pipeline; return its record, or None when this call computed
     no metrics (``stage=generate``, a shard that did not complete the set, or the merge is
-    another shard's)."""
+    another shard's). ``report=False``: leave the HTML report to the caller (a multirun
+    writes it once at its end)."""
     t0 = time.perf_counter()
     # validate: every setting, input and output folder, before any work. The digest caches
     # the checks fill are held in memory and written only once every check has passed.
@@ -75,7 +76,7 @@ def execute(task: Task, cfg: DictConfig, choices: dict[str, Any] | None = None,
     record = {**record_envelope(ctx, task, ev, durations), **task.section(ctx, ev)}
     if claim is not None:
         record["merge_claim"] = claim.token
-    path = publish(ctx.results, record)
+    path = publish(ctx.results, record, report)
     if claim is not None:
         claim.done(path)
     return record

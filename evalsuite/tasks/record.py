@@ -51,13 +51,18 @@ def record_envelope(ctx: Context, task: Task, ev: EvalResult,
     return envelope
 
 
-def publish(results: Path, record: dict[str, Any]) -> Path:
-    """Write ``record`` (immutable), then refresh the tables and the report from all records."""
+def publish(results: Path, record: dict[str, Any], report: bool = True) -> Path:
+    """Write ``record`` (immutable), then refresh the tables and (``report``) the HTML report
+    from all records. A multirun refreshes the report once, when it ends
+    (``evalsuite.hydra_callbacks.ReportOnce``): it reads every record, so per cell it would
+    cost a sweep of n cells n times the work."""
     Record.from_dict(record)  # the envelope every reader relies on is well-formed
     path = write_record(results / "records", record)
     log.info("wrote record %s", path)
     tables = write_tables(results)
     log.info("updated tables %s", ", ".join(str(t) for t in tables.values()))
+    if not report:
+        return path
     try:
         log.info("updated report %s", write_report(results))
     except Exception:  # noqa: BLE001 - the run's numbers are safe on disk already

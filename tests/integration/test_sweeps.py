@@ -70,6 +70,10 @@ def test_mobilediffusion_study_runs_locally_one_record_per_cell(tmp_path):
     # nothing outside paths.results_dir; in it, Hydra's multirun.yaml but no empty job folders
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
     assert [p.name for p in (tmp_path / "results" / "multirun").iterdir()] == ["multirun.yaml"]
+    # the report is written once, when the sweep ends, and shows every cell
+    assert (proc.stdout + proc.stderr).count("updated report") == 1, proc.stderr[-3000:]
+    page = (tmp_path / "results" / "report.html").read_text()
+    assert all(r["run_id"] in page for r in records)
     by_cell = {r["choices"]["ablation"]: r for r in records}
     base = by_cell["[]"]
     for r in records:
