@@ -80,8 +80,9 @@ def export_record(trackers: Iterable[Exporter], record: Mapping[str, Any], resul
         for tracker in trackers:
             try:
                 done.append(tracker.export(payload))
-            except ExportError as e:
-                failed.append(str(e))
+            except Exception as e:  # noqa: BLE001 - any tracker failure: the record is safe
+                failed.append(str(e) if isinstance(e, ExportError)
+                              else f"{tracker.name}: {type(e).__name__}: {e}")
     if failed:
         raise ExportError("; ".join(failed))
     return done

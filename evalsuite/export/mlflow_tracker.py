@@ -46,7 +46,7 @@ def mlflow_key(name: str) -> str:
     parts = [p for p in _BAD_CHARS.sub("_", str(name)).split("/") if p]
     key = "/".join("_" if p in (".", "..") else p for p in parts) or "_"
     if len(key) > MAX_KEY:
-        key = f"{key[:MAX_KEY - 9]}~{_short_hash(str(name))}"
+        key = f"{key[:MAX_KEY - 9]}-{_short_hash(str(name))}"
     return key
 
 
@@ -68,7 +68,7 @@ def unique_keys(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     for name, value in items:
         key = mlflow_key(name)
         if key in out:
-            key = mlflow_key(f"{key[:MAX_KEY - 9]}~{_short_hash(name)}")
+            key = mlflow_key(f"{key[:MAX_KEY - 9]}-{_short_hash(name)}")
         out[key] = value
     return out
 
