@@ -117,3 +117,21 @@ def test_no_tracker_enabled_imports_nothing(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)
     assert exporters({"wandb": {"enabled": False}, "mlflow": {"enabled": False}}, tmp_path) == []
     assert exporters(None, tmp_path) == []
+
+
+def test_preview_tiles_the_first_images_of_the_manifest_and_stays_in_the_results(tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from evalsuite.export.preview import preview_png
+
+    results = tmp_path / "results"
+    rec = write_results(results)[0]
+    im = np.asarray(Image.open(io.BytesIO(preview_png(rec, results, 2))))
+    assert im.shape == (8, 16, 3) and (im[:, :8] == 0).all() and (im[:, 8:] == 10).all()
+    assert preview_png(rec, results, 0) is None
+    outside = tmp_path / "elsewhere"
+    (results / "samples" / "key").rename(outside)
+    assert preview_png({**rec, "samples": {"dir": str(outside)}}, results, 2) is None
