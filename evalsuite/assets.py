@@ -166,7 +166,7 @@ def _dinov2() -> list[Asset]:
                   description=f"DINOv2 {arch} backbone (facebookresearch/dinov2 hub checkpoint); "
                               "fd_dinov2 / kid_dinov2"
                               + (" (default)" if arch == "vitl14" else ""))
-            for arch in ("vits14", "vitb14", "vitl14")]
+            for arch in ("vits14", "vitb14", "vitl14", "vitg14")]
 
 
 ASSETS: dict[str, Asset] = {

@@ -39,6 +39,7 @@ SUBCOMMANDS: dict[str, str] = {
     "study": "block-sensitivity study (SnapFusion): remove each block, rank by quality per ms",
     "stats": "export the FID metrics' reference statistics (mu, sigma) as .npz files",
     "doctor": "check a results folder's files; fix=true (or --fix) quarantines broken ones",
+    "export": "send records to Weights & Biases and/or MLflow (offline/file modes too)",
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from evalsuite.config.export import ExportConfig, register_export
 from evalsuite.config.recovery import RecoveryConfig, register_recovery
 
 
@@ -252,6 +253,7 @@ class Config:
     threads: Optional[int] = None  # torch intra-op threads; parallel local jobs set 1
     name: Optional[str] = None  # free-form label stored in the record
     tags: List[str] = field(default_factory=list)
+    export: ExportConfig = field(default_factory=ExportConfig)  # trackers (evalsuite.export)
 
 
 @dataclass
@@ -293,6 +295,7 @@ class ScoreConfig:
     threads: Optional[int] = None  # torch intra-op threads; parallel local jobs set 1
     name: Optional[str] = None
     tags: List[str] = field(default_factory=list)
+    export: ExportConfig = field(default_factory=ExportConfig)  # trackers (evalsuite.export)
 
 
 @dataclass
@@ -339,3 +342,4 @@ def register_configs() -> None:
     cs.store(group="metrics", name="metrics_schema", node=MetricsConfig)
     cs.store(group="paths", name="paths_schema", node=PathsConfig)
     register_recovery(cs)
+    register_export(cs)

@@ -11,11 +11,19 @@ hub checkpoint ``dinov2_vitl14_pretrain.pth``. The checkpoint's 37x37 position e
 resampled to 16x16 exactly as the hub model does at run time for a 224 input (bicubic, no
 antialias, ``scale_factor = (16 + 0.1) / 37``: its ``interpolate_offset``), once, at load.
 Without weights (allowed explicitly) a seeded random checkpoint in the hub format is used.
+
+ViT-g/14 (``vitg14``: width 1536, depth 40, 24 heads) has a SwiGLU FFN where S/B/L have a
+plain MLP: the hub's ``SwiGLUFFNFused`` holds ``mlp.w12`` (Linear(dim, 2 x 4096), the gate
+half first: ``silu(x1) * x2``) and ``mlp.w3`` (Linear(4096, dim)); timm's
+``vit_giant_patch14_dinov2`` has the same packed layer as ``GluMlp`` (``SwiGLUPacked``,
+``gate_last=False``) named ``mlp.fc1`` / ``mlp.fc2``. ``hub_to_timm`` renames those keys (as
+timm's own ``_convert_dinov2`` does); every other key is named alike in both.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -30,9 +38,14 @@ if TYPE_CHECKING:
 
     from evalsuite.assets import ResolvedAsset
 
-# dgm-eval's architectures with a plain MLP (vitg14's SwiGLU checkpoint is not mapped here)
+# arch -> (timm model, feature dims); vitg14's FFN is SwiGLU (keys renamed: hub_to_timm)
 ARCHS = {"vits14": ("vit_small_patch14_dinov2", 384), "vitb14": ("vit_base_patch14_dinov2", 768),
-         "vitl14": ("vit_large_patch14_dinov2", 1024)}
+         "vitl14": ("vit_large_patch14_dinov2", 1024),
+         "vitg14": ("vit_giant_patch14_dinov2", 1536)}
+#: hub SwiGLUFFNFused -> timm GluMlp parameter names, in ``blocks.<i>.mlp.``
+HUB_TO_TIMM_MLP = {"w12": "fc1", "w3": "fc2"}
+_HUB_MLP = re.compile(r"^(blocks\.\d+\.mlp\.)(w12|w3)(\.(?:weight|bias))$")
+_TIMM_MLP = re.compile(r"^(blocks\.\d+\.mlp\.)(fc1|fc2)(\.(?:weight|bias))$")
 SIZE, PATCH, HUB_GRID, INTERPOLATE_OFFSET = 224, 14, 37, 0.1
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -73,16 +86,32 @@ def hub_pos_embed(pos_embed: "torch.Tensor", grid: int = SIZE // PATCH) -> "torc
     return torch.cat((pos[:, :1], patch), dim=1)
 
 
-def random_hub_state(arch: str, seed: int = 0) -> dict[str, Any]:
+def hub_to_timm(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A hub-format state dict with ViT-g's SwiGLU keys (``mlp.w12``/``mlp.w3``) renamed to
+    timm's (``mlp.fc1``/``mlp.fc2``); other keys (every key of S/B/L) unchanged."""
+    return {_HUB_MLP.sub(lambda m: m[1] + HUB_TO_TIMM_MLP[m[2]] + m[3], k): v
+            for k, v in state.items()}
+
+
+def timm_to_hub(state: Mapping[str, Any], arch: str) -> dict[str, Any]:
+    """The inverse of ``hub_to_timm`` for a SwiGLU arch (``vitg14``); a copy otherwise."""
+    if arch != "vitg14":
+        return dict(state)
+    back = {v: k for k, v in HUB_TO_TIMM_MLP.items()}
+    return {_TIMM_MLP.sub(lambda m: m[1] + back[m[2]] + m[3], k): v for k, v in state.items()}
+
+
+def random_hub_state(arch: str, seed: int = 0, **shape: int) -> dict[str, Any]:
     """A seeded random state dict in the hub checkpoint's format (518 px: 37x37 positions,
-    a ``mask_token``)."""
+    a ``mask_token``, ViT-g's SwiGLU keys). ``shape``: timm overrides (``depth``,
+    ``embed_dim``, ``num_heads``) for a smaller network of the same structure (tests)."""
     import timm
     import torch
 
     with seeded_init(seed):
-        net = timm.create_model(ARCHS[arch][0], pretrained=False, num_classes=0)
-        state = dict(net.state_dict())
-        state["mask_token"] = torch.zeros(1, ARCHS[arch][1])
+        net = timm.create_model(ARCHS[arch][0], pretrained=False, num_classes=0, **shape)
+        state = timm_to_hub(net.state_dict(), arch)
+        state["mask_token"] = torch.zeros(1, net.embed_dim)
     return state
 
 
@@ -95,14 +124,16 @@ def save_dinov2_standin(path: str | Path, arch: str = "vits14", seed: int = 0) -
     return Path(path)
 
 
-def build_dinov2(arch: str, state: Mapping[str, Any]) -> Any:
-    """timm's DINOv2 ViT for 224x224 inputs with a hub-format state dict."""
+def build_dinov2(arch: str, state: Mapping[str, Any], **shape: int) -> Any:
+    """timm's DINOv2 ViT for 224x224 inputs with a hub-format state dict (loaded strictly:
+    a key that does not map fails). ``shape``: as for ``random_hub_state``."""
     import timm
 
-    state = {k: v for k, v in state.items() if k != "mask_token"}
+    state = {k: v for k, v in hub_to_timm(state).items() if k != "mask_token"}
     state["pos_embed"] = hub_pos_embed(state["pos_embed"])
     with seeded_init():
-        net = timm.create_model(ARCHS[arch][0], pretrained=False, img_size=SIZE, num_classes=0)
+        net = timm.create_model(ARCHS[arch][0], pretrained=False, img_size=SIZE, num_classes=0,
+                                **shape)
     net.load_state_dict(state)
     return net.eval()
 

@@ -68,7 +68,7 @@ EXTRACTORS: dict[str, tuple[str, Callable[..., FeatureExtractor]]] = {
                          _inception_logits),
     "clip": ("open_clip image embedding, L2-normalised (model_name, pretrained; default "
              "ViT-L-14-336 openai, CMMD's)", _clip),
-    "dinov2": ("DINOv2 CLS token (arch: vits14/vitb14/vitl14, default vitl14), dgm-eval "
+    "dinov2": ("DINOv2 CLS token (arch: vits14/vitb14/vitl14/vitg14, default vitl14), dgm-eval "
                "preprocessing", _dinov2),
     "shapes": ("the shapes world's image encoder", _shapes),
 }

@@ -1,5 +1,5 @@
 """The one pipeline every task goes through: validate -> materialise -> evaluate -> record ->
-publish.
+publish (-> export to W&B/MLflow when enabled: ``evalsuite.export``).
 
 ``stage=generate`` only materialises (this shard's part); ``stage=metrics`` only scores, and
 refuses an incomplete image set unless ``allow_incomplete=true``; ``stage=all`` does both, and
@@ -19,6 +19,7 @@ from evalsuite.config.aliases import check_aliases
 from evalsuite.config.validate import validate_config
 from evalsuite.errors import EvalsuiteError
 from evalsuite.evaluate import evaluate_sources
+from evalsuite.export import after_run, exporters
 from evalsuite.io import writes_held
 from evalsuite.produce.materialise import Shard
 from evalsuite.tasks.base import STAGES, Context, Task
@@ -56,6 +57,7 @@ def execute(task: Task, cfg: DictConfig, choices: dict[str, Any] | None = None,
     # the checks fill are held in memory and written only once every check has passed.
     with writes_held():
         ctx = context(cfg, task, choices, overrides)
+        trackers = exporters(cfg.get("export"), ctx.results)  # W&B/MLflow: packages checked
         # Threads once the setting is validated and before prepare: on CPU the count is part
         # of the generation key that prepare computes.
         set_threads(cfg.get("threads"))
@@ -79,6 +81,7 @@ def execute(task: Task, cfg: DictConfig, choices: dict[str, Any] | None = None,
     path = publish(ctx.results, record, report)
     if claim is not None:
         claim.done(path)
+    after_run(trackers, cfg.get("export"), record, ctx.results)  # the record is on disk first
     return record
 
 

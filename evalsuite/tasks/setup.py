@@ -16,10 +16,11 @@ from evalsuite.evaluate import EvalOptions
 from evalsuite.io import sha256_json
 from evalsuite.metrics.base import Metric
 
-#: Top-level config keys that say where and on what a run happened, or how it was split:
-#: none of them changes what was measured, so none is hashed.
+#: Top-level config keys that say where and on what a run happened, how it was split or
+#: where its record is sent (``export``): none of them changes what was measured, so none is
+#: hashed.
 NOT_HASHED = ("paths", "device", "threads", "name", "tags", "shard", "stage", "assets",
-              "limits")
+              "limits", "export")
 #: Per-section keys that name where inputs are (their content is hashed instead).
 INPUT_PATHS = {"score": ("gen_dir", "ref_dir", "prompts")}
 

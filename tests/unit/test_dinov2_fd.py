@@ -63,13 +63,26 @@ def hub_interpolate_pos_encoding(pos_embed, w, h, patch_size=14, offset=0.1):
     return torch.cat((class_pos_embed.unsqueeze(0), patch_pos_embed), dim=1)
 
 
-def transformers_dinov2(state, hidden=384, layers=12, heads=6):
+def _swiglu_keys(state, src, dst, hidden):
+    """The hub's fused SwiGLU (``w12``: gate half first, ``silu(x1) * x2``; ``w3``) as
+    transformers 5's ``Dinov2SwiGLUFFN`` (gate_proj, up_proj, down_proj)."""
+    out = {}
+    for kind in ("weight", "bias"):
+        gate, up = state[src + f"mlp.w12.{kind}"].chunk(2)
+        out.update({dst + f"mlp.gate_proj.{kind}": gate, dst + f"mlp.up_proj.{kind}": up,
+                    dst + f"mlp.down_proj.{kind}": state[src + f"mlp.w3.{kind}"]})
+    return out
+
+
+def transformers_dinov2(state, hidden=384, layers=12, heads=6, swiglu=False):
     """transformers' Dinov2Model from a hub-format state dict (convert_dinov2_to_hf.py's key
-    mapping), at 224 px with the hub's resampled position embeddings."""
+    mapping), at 224 px with the hub's resampled position embeddings. ``swiglu``: ViT-g's FFN
+    (``use_swiglu_ffn``; mlp_ratio 4 gives the hub's hidden width by the same 2/3 rule)."""
     from transformers import Dinov2Config, Dinov2Model
 
     cfg = Dinov2Config(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                       patch_size=14, image_size=224, layerscale_value=1.0, layer_norm_eps=1e-6)
+                       patch_size=14, image_size=224, layerscale_value=1.0, layer_norm_eps=1e-6,
+                       use_swiglu_ffn=swiglu)
     model = Dinov2Model(cfg).eval()
     sd = {"embeddings.cls_token": state["cls_token"], "embeddings.mask_token": state["mask_token"],
           "embeddings.position_embeddings": hub_interpolate_pos_encoding(state["pos_embed"],
@@ -86,9 +99,12 @@ def transformers_dinov2(state, hidden=384, layers=12, heads=6):
                        dst + f"attention.v_proj.{kind}": v,
                        dst + f"attention.o_proj.{kind}": state[src + f"attn.proj.{kind}"],
                        dst + f"norm1.{kind}": state[src + f"norm1.{kind}"],
-                       dst + f"norm2.{kind}": state[src + f"norm2.{kind}"],
-                       dst + f"mlp.fc1.{kind}": state[src + f"mlp.fc1.{kind}"],
-                       dst + f"mlp.fc2.{kind}": state[src + f"mlp.fc2.{kind}"]})
+                       dst + f"norm2.{kind}": state[src + f"norm2.{kind}"]})
+            if not swiglu:
+                sd.update({dst + f"mlp.fc1.{kind}": state[src + f"mlp.fc1.{kind}"],
+                           dst + f"mlp.fc2.{kind}": state[src + f"mlp.fc2.{kind}"]})
+        if swiglu:
+            sd.update(_swiglu_keys(state, src, dst, hidden))
         sd[dst + "layer_scale1.lambda1"] = state[src + "ls1.gamma"]
         sd[dst + "layer_scale2.lambda1"] = state[src + "ls2.gamma"]
     model.load_state_dict(sd)
@@ -168,4 +184,65 @@ def test_one_line_of_config_per_metric_and_shared_features():
     with pytest.raises(ConfigError, match="bad options"):
         FD(extractor="dinov2", model_name="x")
     with pytest.raises(ConfigError, match="arch"):
-        FD(extractor="dinov2", arch="vitg14")
+        FD(extractor="dinov2", arch="vith14")
+
+
+GIANT_SHAPE = {"depth": 2, "embed_dim": 48, "num_heads": 4}  # ViT-g's structure, narrow
+
+
+def _giant_standin():
+    """A hub-format ViT-g/14 checkpoint of GIANT_SHAPE, every tensor perturbed (LayerScale
+    0.5, non-zero biases) so that each block and both FFN halves change the output."""
+    from evalsuite.features.dinov2 import random_hub_state
+
+    state = random_hub_state("vitg14", seed=3, **GIANT_SHAPE)
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for k, v in state.items():
+            if k.endswith(".gamma"):
+                v.fill_(0.5)
+            elif v.is_floating_point() and k != "mask_token":
+                v.add_(0.05 * torch.randn(v.shape, generator=gen))
+    return state
+
+
+def _giant_features(net, images):
+    x = torch.from_numpy(np.stack([dgm_eval_preprocess(im) for im in images])).float()
+    with torch.no_grad():
+        return net(x).numpy(), x
+
+
+def test_vitg14_hub_swiglu_checkpoint_gives_transformers_features():
+    """The hub's ``mlp.w12``/``mlp.w3`` land in timm's ``mlp.fc1``/``mlp.fc2``: timm's ViT-g
+    structure (SwiGLUPacked, LayerScale) on a depth-2, width-48 stand-in equals transformers'
+    Dinov2Model with ``use_swiglu_ffn`` (gate and up projections split from ``w12``)."""
+    from evalsuite.features.dinov2 import build_dinov2
+
+    state = _giant_standin()
+    assert state["blocks.1.mlp.w12.weight"].shape == (2 * 128, 48)  # hub: (int(192*2/3)+7)//8*8
+    assert state["blocks.1.mlp.w3.weight"].shape == (48, 128)
+    assert not any(".mlp.fc" in k for k in state)
+    images = list(photo_crops(2, 64, seed=9, noise=20))
+    ours, x = _giant_features(build_dinov2("vitg14", state, **GIANT_SHAPE), images)
+    with torch.no_grad():
+        ref = transformers_dinov2(state, 48, 2, 4, swiglu=True)(pixel_values=x).pooler_output.numpy()
+    assert ours.shape == (2, 48)
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
+    # the mapping is what makes them agree: the gate half second (gate_last) differs
+    swapped = {k: (torch.cat(v.chunk(2)[::-1]) if ".mlp.w12." in k else v) for k, v in state.items()}
+    wrong, _ = _giant_features(build_dinov2("vitg14", swapped, **GIANT_SHAPE), images)
+    assert np.abs(wrong - ref).max() > 1e-2 * np.abs(ref).max()
+
+
+def test_vitg14_is_an_option_with_its_hub_asset():
+    from evalsuite.assets import ASSETS
+
+    ex = DINOv2Features("vitg14")
+    assert ex.dims == 1536 and ex.required_assets() == ["dinov2_vitg14"]
+    asset = ASSETS["dinov2_vitg14"]
+    assert asset.filename == "dinov2_vitg14_pretrain.pth" and asset.sha256 is None
+    assert asset.url == ("https://dl.fbaipublicfiles.com/dinov2/dinov2_vitg14/"
+                         "dinov2_vitg14_pretrain.pth")
+    m = build(OmegaConf.create({"_target_": "evalsuite.metrics.fd.FD", "extractor": "dinov2",
+                                "arch": "vitg14"}), "metrics.items.fd_dinov2")
+    assert "dinov2_vitg14" in m.required_assets()
