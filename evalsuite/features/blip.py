@@ -52,7 +52,7 @@ BUILTIN_MED_CONFIGS: dict[str, dict[str, Any]] = {
                  "vocab_size": 30524, "encoder_width": 768, "add_cross_attention": True},
     "tiny": {"hidden_act": "gelu", "hidden_size": 16, "intermediate_size": 32,
              "layer_norm_eps": 1e-12, "max_position_embeddings": 40, "num_attention_heads": 2,
-             "num_hidden_layers": 2, "pad_token_id": 0, "vocab_size": 64, "encoder_width": 16,
+             "num_hidden_layers": 2, "pad_token_id": 0, "vocab_size": 144, "encoder_width": 16,
              "add_cross_attention": True},
 }
 # Checkpoint tensors the score never uses (BLIP_Pretrain's contrastive projections, a buffer).
