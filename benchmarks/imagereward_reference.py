@@ -17,7 +17,9 @@ patching the three places where ``ImageReward.__init__`` hard-codes them: ``crea
 VisionTransformer of width 16, depth 2, 2 heads, 8-pixel patches at 32 px, with the package's
 class), ``_transform(224)`` -> ``_transform(32)``, and ``MLP`` (the same Sequential pattern,
 Linear/Dropout alternating with no activation, with widths 32-16-8-4 instead of 1024-128-64-16).
-``init_tokenizer`` is the package's three lines on a local 60-word vocab (no download). Every
+``init_tokenizer`` is the package's three lines on a local 60-word vocab (no download). Before
+the patches, the real-size model is built (about a minute) and its tensor names and shapes
+are saved (``full_shapes``), so that ``ImageReward.pt``'s layout is checked too. Every
 parameter is then overwritten with seeded normal values (so every weight matters), and the
 package's public ``ImageReward.score(prompt, PIL image)`` is called once per pair.
 """
@@ -49,6 +51,11 @@ MED_CONFIG = {"architectures": ["BertModel"], "attention_probs_dropout_prob": 0.
               "max_position_embeddings": 40, "model_type": "bert", "num_attention_heads": 2,
               "num_hidden_layers": 2, "pad_token_id": 0, "type_vocab_size": 2,
               "vocab_size": len(VOCAB) + 2, "encoder_width": 16, "add_cross_attention": True}
+# BLIP's configs/med_config.json (THUDM/ImageReward's med_config.json) where it differs from
+# the tiny one
+FULL_TEXT = {"hidden_size": 768, "intermediate_size": 3072, "max_position_embeddings": 512,
+             "num_attention_heads": 12, "num_hidden_layers": 12, "vocab_size": 30524,
+             "encoder_width": 768}
 PROMPTS = ["a red cube on a blue ball", "A Photo of Two Cats under the SKY at sunset!",
            "portrait of a woman, oil painting style",
            "zebra xylophone quokka",  # unknown words: [UNK]
@@ -69,15 +76,9 @@ def _import_reference() -> types.ModuleType:
     return R
 
 
-def _patch_sizes(R: types.ModuleType, vocab_dir: str) -> None:
+def _patch_tokenizer(vocab_dir: str) -> None:
     from ImageReward.models.BLIP import blip_pretrain
-    from ImageReward.models.BLIP.vit import VisionTransformer
     from transformers import BertTokenizer
-
-    def create_vit(vit, image_size, *args):
-        return VisionTransformer(img_size=TINY["img"], patch_size=TINY["patch"],
-                                 embed_dim=TINY["vision_width"], depth=TINY["vision_depth"],
-                                 num_heads=TINY["vision_heads"]), TINY["vision_width"]
 
     def init_tokenizer():  # blip.init_tokenizer, from a local folder
         tokenizer = BertTokenizer.from_pretrained(vocab_dir)
@@ -85,6 +86,28 @@ def _patch_sizes(R: types.ModuleType, vocab_dir: str) -> None:
         tokenizer.add_special_tokens({'additional_special_tokens': ['[ENC]']})
         tokenizer.enc_token_id = tokenizer.additional_special_tokens_ids[0]
         return tokenizer
+
+    blip_pretrain.init_tokenizer = init_tokenizer
+
+
+def _full_size_shapes(R: types.ModuleType, tmp: str) -> str:
+    """Every tensor name and shape of the real-size model (BLIP's med_config.json values), as
+    JSON: the test checks that ImageReward.pt's layout loads. (Built on the CPU: vit.py calls
+    ``.item()``, which the meta device refuses.)"""
+    path = Path(tmp, "full_med_config.json")
+    path.write_text(json.dumps({**MED_CONFIG, **FULL_TEXT}))
+    model = R.ImageReward(med_config=str(path))
+    return json.dumps({k: list(v.shape) for k, v in model.state_dict().items()})
+
+
+def _patch_sizes(R: types.ModuleType) -> None:
+    from ImageReward.models.BLIP import blip_pretrain
+    from ImageReward.models.BLIP.vit import VisionTransformer
+
+    def create_vit(vit, image_size, *args):
+        return VisionTransformer(img_size=TINY["img"], patch_size=TINY["patch"],
+                                 embed_dim=TINY["vision_width"], depth=TINY["vision_depth"],
+                                 num_heads=TINY["vision_heads"]), TINY["vision_width"]
 
     class TinyMLP(R.MLP):
         def __init__(self, input_size):  # ImageReward passes 768, BERT-base's width
@@ -97,7 +120,6 @@ def _patch_sizes(R: types.ModuleType, vocab_dir: str) -> None:
                                         nn.Linear(w[2], w[3]), nn.Linear(w[3], 1))
 
     blip_pretrain.create_vit = create_vit
-    blip_pretrain.init_tokenizer = init_tokenizer
     original = R._transform
     R._transform = lambda n_px: original(TINY["img"])
     R.MLP = TinyMLP
@@ -127,7 +149,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "vocab.txt").write_text("\n".join(VOCAB) + "\n")
         Path(tmp, "med_config.json").write_text(json.dumps(MED_CONFIG))
-        _patch_sizes(R, tmp)
+        _patch_tokenizer(tmp)
+        full_shapes = _full_size_shapes(R, tmp)
+        _patch_sizes(R)
         model = R.ImageReward(med_config=str(Path(tmp, "med_config.json"))).eval()
         _randomise(model)
         images = _images()
@@ -145,7 +169,7 @@ def main() -> None:
                         attention_mask=np.asarray(tok["attention_mask"]),
                         prompts=np.asarray(PROMPTS), vocab=np.asarray(VOCAB),
                         med_config=np.asarray(json.dumps(MED_CONFIG)),
-                        tiny=np.asarray(json.dumps(TINY)))
+                        tiny=np.asarray(json.dumps(TINY)), full_shapes=np.asarray(full_shapes))
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes); rewards {np.round(rewards, 4)}")
 
 

@@ -161,12 +161,13 @@ def _vision_name(name: str) -> str:
     return name
 
 
-def checkpoint_to_model(state: Mapping[str, Any]) -> dict[str, Any]:
+def checkpoint_to_model(state: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """``ImageReward.pt``'s state dict (``blip.visual_encoder.*``, ``blip.text_encoder.*``,
-    ``mlp.layers.*``) renamed to ``ImageRewardNet``'s; unused tensors dropped, anything else
-    refused (a different checkpoint should not load half-way)."""
+    ``mlp.layers.*``) renamed to ``ImageRewardNet``'s, and the names of the other tensors (the
+    package loads with ``strict=False``, so it ignores them too; the known unused ones,
+    ``UNUSED_KEYS``, are dropped without a word)."""
     out: dict[str, Any] = {}
-    unknown = []
+    ignored = []
     for key, value in state.items():
         if key.startswith(UNUSED_KEYS):
             continue
@@ -177,15 +178,14 @@ def checkpoint_to_model(state: Mapping[str, Any]) -> dict[str, Any]:
         elif key.startswith("mlp.layers."):
             out[f"head.{key[len('mlp.layers.'):]}"] = value
         else:
-            unknown.append(key)
-    if unknown:
-        raise EvalsuiteError(f"imagereward: the checkpoint has tensors ImageReward does not "
-                             f"have ({len(unknown)}, e.g. {unknown[:3]}); is it ImageReward.pt?")
-    return out
+            ignored.append(key)
+    return out, ignored
 
 
-def load_checkpoint(net: Any, path: str) -> None:
-    """Load ``ImageReward.pt`` (a plain state dict) into ``net``; every tensor must match."""
+def load_checkpoint(net: Any, path: str) -> list[str]:
+    """Load ``ImageReward.pt`` (a plain state dict) into ``net``. Every tensor of ``net`` must
+    be there with its shape (the package would silently keep random ones); returns the names
+    of checkpoint tensors that were not used."""
     import torch
 
     try:
@@ -193,17 +193,19 @@ def load_checkpoint(net: Any, path: str) -> None:
     except Exception as e:  # a truncated or non-torch file
         raise EvalsuiteError(f"imagereward: cannot read {path} as a torch state dict ({e})") \
             from None
-    if isinstance(state, dict) and isinstance(state.get("model"), dict):
-        state = state["model"]  # BLIP's own checkpoint layout, in case
-    mapped = checkpoint_to_model(state)
+    if not isinstance(state, dict):
+        raise EvalsuiteError(f"imagereward: {path} is not a state dict")
+    mapped, ignored = checkpoint_to_model(state)
     expected = net.state_dict()
-    missing = sorted(set(expected) - set(mapped) - {"text.embeddings.position_ids"})
+    missing = sorted(set(expected) - set(mapped))
     bad = sorted(k for k in set(mapped) & set(expected) if mapped[k].shape != expected[k].shape)
-    if missing or bad:
+    unknown = sorted(set(mapped) - set(expected))
+    if missing or bad or unknown:
         raise EvalsuiteError(f"imagereward: {path} does not fit this architecture (missing "
-                             f"{missing[:3]}, wrong shapes {bad[:3]}); check arch= and the "
-                             "med_config.json")
-    net.load_state_dict(mapped, strict=False)
+                             f"{missing[:3]}, wrong shapes {bad[:3]}, unknown {unknown[:3]}); "
+                             "is it ImageReward.pt? check arch= and the med_config.json")
+    net.load_state_dict(mapped, strict=True)
+    return ignored
 
 
 def build_tokenizer(vocab: str | dict[str, int]) -> Any:

@@ -82,8 +82,7 @@ class ImageReward(PromptImageScore):
         med, med_record = read_med_config(weights[MED_CONFIG_ASSET], self.arch)
         with seeded_init():
             net = blip.build_network(self.arch, med)
-        if found is not None:
-            blip.load_checkpoint(net, str(found.path))
+        ignored = blip.load_checkpoint(net, str(found.path)) if found is not None else []
         vocab = weights[VOCAB_ASSET]
         self._tokenizer = blip.build_tokenizer(str(vocab.path) if vocab else blip.standin_vocab())
         if len(self._tokenizer) > int(med["vocab_size"]):
@@ -94,7 +93,10 @@ class ImageReward(PromptImageScore):
         vocab_record = vocab.to_record() if vocab else {
             "file": None, "standin": "character-level WordPiece (features.blip.standin_vocab)",
             "verified": False}
-        self._weights = {IMAGEREWARD_ASSET: found.to_record() if found else random_record(),
+        record = found.to_record() if found else random_record()
+        if ignored:  # tensors the score does not use (the package ignores them too)
+            record["ignored_tensors"] = {"count": len(ignored), "first": ignored[:5]}
+        self._weights = {IMAGEREWARD_ASSET: record,
                          MED_CONFIG_ASSET: med_record, VOCAB_ASSET: vocab_record}
 
     def _score(self, images: np.ndarray, texts: Sequence[str]) -> np.ndarray:

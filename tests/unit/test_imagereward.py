@@ -109,15 +109,21 @@ def test_batches_of_one_image_size_match_single_pairs(reference, files):
     np.testing.assert_allclose(m.item_values(), batched, rtol=0, atol=1e-5)
 
 
-def test_a_checkpoint_of_another_model_is_refused(files, tmp_path):
+def test_extra_tensors_are_recorded_missing_ones_refused(files, tmp_path):
     state = torch.load(files / "ImageReward.pt", weights_only=True)
-    state["blip.itm_head.weight"] = torch.zeros(2, 16)
+    state["blip.itm_head.weight"] = torch.zeros(2, 16)  # unused: ignored, as the package does
     torch.save(state, tmp_path / "ImageReward.pt")
-    m = ImageReward(arch="tiny")
     found = {**_found(files),
              IMAGEREWARD_ASSET: ResolvedAsset(tmp_path / "ImageReward.pt", "s", False)}
-    with pytest.raises(EvalsuiteError, match="itm_head"):
-        m.prepare(found)
+    m = ImageReward(arch="tiny")
+    m.prepare(found)
+    m.update(photo_crops(1, 32, seed=2), ["a cat"])
+    assert m.compute().weights[IMAGEREWARD_ASSET]["ignored_tensors"] == {
+        "count": 1, "first": ["blip.itm_head.weight"]}
+    del state["mlp.layers.7.bias"]  # a tensor the score needs (the package would keep it random)
+    torch.save(state, tmp_path / "ImageReward.pt")
+    with pytest.raises(EvalsuiteError, match=r"missing \['head.7.bias'\]"):
+        ImageReward(arch="tiny").prepare(found)
     med = json.loads((files / "imagereward_med_config.json").read_text())
     (tmp_path / "med.json").write_text(json.dumps({**med, "intermediate_size": 64}))
     found = {**_found(files), MED_CONFIG_ASSET: ResolvedAsset(tmp_path / "med.json", "s", False)}
@@ -175,3 +181,17 @@ def test_listed_in_readme_and_config():
         text = (ROOT / "conf" / "metrics" / conf).read_text(encoding="utf-8")
         assert "evalsuite.metrics.imagereward.ImageReward" in text
     assert json.loads(str(np.load(FIXTURE)["tiny"]))["mlp"] == list(blip.ARCHS["tiny"]["head"])
+
+
+def test_the_real_checkpoint_layout_maps_onto_the_network(reference):
+    """Every tensor of the package's real-size model (ViT-L/16 + BERT-base + 768-1024-128-64-16-1
+    MLP, its names and shapes in the fixture) lands on a tensor of the same shape here."""
+    full = json.loads(str(reference["full_shapes"]))
+    assert len(full) > 600 and full["blip.visual_encoder.pos_embed"] == [1, 197, 1024]
+    mapped, ignored = blip.checkpoint_to_model({k: tuple(v) for k, v in full.items()})
+    assert ignored == []
+    with torch.device("meta"):
+        net = blip.build_network("ViT-L-16", blip.BUILTIN_MED_CONFIGS["ViT-L-16"])
+    ours = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    ours.pop("text.embeddings.position_ids", None)  # a buffer, not in the checkpoint
+    assert mapped == ours
