@@ -53,6 +53,18 @@ def read_med_config(found: "ResolvedAsset | None", arch: str) -> tuple[dict[str,
     return med, found.to_record()
 
 
+def load_tokenizer(vocab: "ResolvedAsset | None", med: Mapping[str, Any]) -> tuple[Any, dict]:
+    """BLIP's tokenizer on ``vocab.txt`` (or the stand-in vocabulary when it is missing and
+    random weights are allowed) and its record; it must fit the model's embedding table."""
+    tokenizer = blip.build_tokenizer(str(vocab.path) if vocab else blip.standin_vocab())
+    if len(tokenizer) > int(med["vocab_size"]):
+        raise EvalsuiteError(f"imagereward: the vocabulary has {len(tokenizer)} tokens with "
+                             f"[DEC]/[ENC], more than the model's {med['vocab_size']}")
+    return tokenizer, vocab.to_record() if vocab else {
+        "file": None, "standin": "character-level WordPiece (features.blip.standin_vocab)",
+        "verified": False}
+
+
 class ImageReward(PromptImageScore):
     """Mean ImageReward of (image, prompt) pairs."""
 
@@ -83,21 +95,17 @@ class ImageReward(PromptImageScore):
         with seeded_init():
             net = blip.build_network(self.arch, med)
         ignored = blip.load_checkpoint(net, str(found.path)) if found is not None else []
-        vocab = weights[VOCAB_ASSET]
-        self._tokenizer = blip.build_tokenizer(str(vocab.path) if vocab else blip.standin_vocab())
-        if len(self._tokenizer) > int(med["vocab_size"]):
-            raise EvalsuiteError(f"imagereward: the vocabulary has {len(self._tokenizer)} tokens "
-                                 f"with [DEC]/[ENC], more than the model's {med['vocab_size']}")
+        self._tokenizer, vocab_record = load_tokenizer(weights[VOCAB_ASSET], med)
         self._model = net.to(self.device)
         self._size = int(blip.ARCHS[self.arch]["image_size"])
-        vocab_record = vocab.to_record() if vocab else {
-            "file": None, "standin": "character-level WordPiece (features.blip.standin_vocab)",
-            "verified": False}
         record = found.to_record() if found else random_record()
         if ignored:  # tensors the score does not use (the package ignores them too)
             record["ignored_tensors"] = {"count": len(ignored), "first": ignored[:5]}
-        self._weights = {IMAGEREWARD_ASSET: record,
-                         MED_CONFIG_ASSET: med_record, VOCAB_ASSET: vocab_record}
+        # ImageReward.pt's record at the top (the shape every weights reader expects: sha256,
+        # verified, random_init), the two text files beside it; verified only if all three are
+        text = {MED_CONFIG_ASSET: med_record, VOCAB_ASSET: vocab_record}
+        record["verified"] = bool(record["verified"]) and all(r["verified"] for r in text.values())
+        self._weights = {**record, "text_files": text}
 
     def _score(self, images: np.ndarray, texts: Sequence[str]) -> np.ndarray:
         import torch

@@ -19,7 +19,7 @@ def test_random_weights_are_explicit_and_recorded(compose):
     rec = run(compose(*FAST, *TINY, "metrics.allow_random_weights=true"))
     assert rec["allow_random_weights"] is True
     m = rec["metrics"]["imagereward"]
-    assert m["weights"]["imagereward_v1"]["random_init"] is True
-    assert m["weights"]["bert_base_uncased_vocab"]["file"] is None
+    assert m["weights"]["random_init"] is True and m["weights"]["verified"] is False
+    assert m["weights"]["text_files"]["bert_base_uncased_vocab"]["file"] is None
     assert m["n"] == 6 and math.isfinite(m["value"])
     assert "[CLS] kept" in m["settings"]["tokenizer"]

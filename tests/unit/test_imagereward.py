@@ -79,7 +79,8 @@ def test_rewards_equal_the_package(reference, files):
     np.testing.assert_allclose(m.item_values(), reference["rewards"], rtol=0, atol=1e-5)
     assert r.value == pytest.approx(reference["rewards"].mean(), abs=1e-5) and r.n == 5
     assert supports_bootstrap(m) and len(per_item_values(m)) == 5
-    assert r.weights[IMAGEREWARD_ASSET]["verified"] is False
+    assert r.weights["verified"] is False and r.weights["file"].endswith("ImageReward.pt")
+    assert r.weights["text_files"][VOCAB_ASSET]["file"].endswith("vocab.txt")
     assert "35" in r.settings["tokenizer"] and "CenterCrop" in r.settings["preprocess"]
 
 
@@ -118,7 +119,7 @@ def test_extra_tensors_are_recorded_missing_ones_refused(files, tmp_path):
     m = ImageReward(arch="tiny")
     m.prepare(found)
     m.update(photo_crops(1, 32, seed=2), ["a cat"])
-    assert m.compute().weights[IMAGEREWARD_ASSET]["ignored_tensors"] == {
+    assert m.compute().weights["ignored_tensors"] == {
         "count": 1, "first": ["blip.itm_head.weight"]}
     del state["mlp.layers.7.bias"]  # a tensor the score needs (the package would keep it random)
     torch.save(state, tmp_path / "ImageReward.pt")
@@ -156,9 +157,10 @@ def test_random_weights_are_recorded_and_run_offline():
     m.prepare({IMAGEREWARD_ASSET: None, MED_CONFIG_ASSET: None, VOCAB_ASSET: None})
     m.update(photo_crops(2, 48, seed=1), ["a cat", "Two Dogs!"])
     r = m.compute()
-    assert r.weights[IMAGEREWARD_ASSET]["random_init"] is True
-    assert r.weights[MED_CONFIG_ASSET]["file"] is None
-    assert r.weights[VOCAB_ASSET]["file"] is None and "standin" in r.weights[VOCAB_ASSET]
+    assert r.weights["random_init"] is True and r.weights["verified"] is False
+    text = r.weights["text_files"]
+    assert text[MED_CONFIG_ASSET]["file"] is None and "builtin" in text[MED_CONFIG_ASSET]
+    assert text[VOCAB_ASSET]["file"] is None and "standin" in text[VOCAB_ASSET]
     assert np.isfinite(m.item_values()).all() and r.n == 2
 
 
