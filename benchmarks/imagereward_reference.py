@@ -41,7 +41,7 @@ IR_ROOT = Path("/tmp/dl/ir/ImageReward")
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "imagereward_reference.npz"
 WORDS = ("a an the of on in with and photo painting cat dog red blue green small big two "
          "cube ball sky tree house under over sunset city night portrait woman man car "
-         "##s ##ing ##ed flower field river mountain style oil , . ! ' -").split()
+         "##s ##ing ##ed flower field river mountain style oil cafe naive 猫 , . ! ' - :").split()
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
 TINY = {"img": 32, "patch": 8, "vision_width": 16, "vision_depth": 2, "vision_heads": 2,
         "mlp": (32, 16, 8, 4)}
@@ -58,7 +58,7 @@ FULL_TEXT = {"hidden_size": 768, "intermediate_size": 3072, "max_position_embedd
              "encoder_width": 768}
 PROMPTS = ["a red cube on a blue ball", "A Photo of Two Cats under the SKY at sunset!",
            "portrait of a woman, oil painting style",
-           "zebra xylophone quokka",  # unknown words: [UNK]
+           "zebra xylophone quokka: Café 猫 naïve",  # [UNK]s; accents stripped; CJK split
            "a big red house in a green field with a river and two trees under the night sky "
            "over the city and a small dog with a blue ball in a car on the mountain"]  # > 35
 SHAPES = [(32, 32), (40, 52), (45, 37), (64, 48), (33, 33)]
