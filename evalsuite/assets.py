@@ -169,6 +169,21 @@ def _dinov2() -> list[Asset]:
             for arch in ("vits14", "vitb14", "vitl14", "vitg14")]
 
 
+def _imagereward(repo: str = "THUDM/ImageReward", bert: str = "google-bert/bert-base-uncased"
+                 ) -> list[Asset]:
+    """ImageReward-v1.0 and the two text files its BLIP text encoder needs (no digests)."""
+    return [Asset("imagereward_v1", "ImageReward.pt", f"{_HF}/{repo}/resolve/main/ImageReward.pt",
+                  fallbacks=(f"hf:{repo}",), description="ImageReward-v1.0 "
+                  "state dict (BLIP ViT-L/16 + BERT + MLP); imagereward"),
+            Asset("imagereward_med_config", "imagereward_med_config.json",
+                  f"{_HF}/{repo}/resolve/main/med_config.json",
+                  fallbacks=(f"hf:{repo}=med_config.json",),
+                  description="BLIP med_config.json (ImageReward's text encoder); imagereward"),
+            Asset("bert_base_uncased_vocab", "bert-base-uncased-vocab.txt",
+                  f"{_HF}/{bert}/resolve/main/vocab.txt", fallbacks=(f"hf:{bert}=vocab.txt",),
+                  description="BERT uncased WordPiece vocabulary (30,522 tokens); imagereward")]
+
+
 ASSETS: dict[str, Asset] = {
     a.name: a
     for a in [
@@ -217,6 +232,7 @@ ASSETS: dict[str, Asset] = {
               f"{_HF}/yuvalkirstain/PickScore_v1/resolve/main/model.safetensors",
               fallbacks=("hf:yuvalkirstain/PickScore_v1=model.safetensors",),
               description="PickScore v1 (transformers CLIPModel, CLIP ViT-H/14); pickscore"),
+        *_imagereward(),
         *_dinov2(),
         *_shapes_evaluators(),
         *_shapes_pipeline(),
