@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from evalsuite.io import sha256_json
+from evalsuite.metrics.weights import weights_identity
 
 # Constructor parameters that do not change a metric's value.
 NOT_IDENTITY = ("device", "batch_size")
@@ -107,10 +108,8 @@ def metric_identity(record: Mapping[str, Any], metric: str) -> dict[str, Any]:
     base = metric.split("/")[0]
     items = (((record.get("config") or {}).get("metrics") or {}).get("items") or {})
     params = {k: v for k, v in (items.get(base) or {}).items() if k not in NOT_IDENTITY}
-    weights = m.get("weights")
-    if isinstance(weights, Mapping):
-        weights = weights.get("sha256") or ("random" if weights.get("random") else weights.get("file"))
-    return {"version": str(m.get("version")), "params": params, "weights": weights}
+    return {"version": str(m.get("version")), "params": params,
+            "weights": weights_identity(m.get("weights"))}
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from evalsuite.config.validate import validate_config
 from evalsuite.errors import EvalsuiteError
 from evalsuite.io import atomic_write_text
+from evalsuite.metrics.weights import is_random, weight_records
 from evalsuite.resources import conf_dir as default_conf_dir
 from evalsuite.studies.actions import ActionSet, action_set
 from evalsuite.studies.lookup import LatencyTable, measure_lookup_table
@@ -109,7 +110,7 @@ def _footer(base: dict[str, Any], rank_metric: str, meta: dict[str, dict[str, An
     for m, mm in meta.items():
         ref = "its value for identical images" if mm.get("pairing") else "the base record's value"
         lines.append(f"{m}: loss = {loss_definition(m, mm)}; d({m}) = value - {ref}")
-        if (mm.get("weights") or {}).get("random_init"):
+        if any(is_random(r) for r in weight_records(mm.get("weights"))):
             lines.append(f"{m}: computed with RANDOM weights (metrics.allow_random_weights=true); "
                          "its values test the machinery only")
     lines += [f"not scored: {m}: {why}" for m, why in left_out.items()]

@@ -23,6 +23,7 @@ from evalsuite.evaluate import EvalResult, Inputs
 from evalsuite.features.sources import FolderSource
 from evalsuite.io import sha256_json
 from evalsuite.metrics.base import PairedMetric
+from evalsuite.metrics.weights import weights_verified
 from evalsuite.tasks.base import Context
 from evalsuite.tasks.setup import MetricFactories
 
@@ -165,7 +166,7 @@ class ScoreTask:
 
     def section(self, ctx: Context, ev: EvalResult) -> dict[str, Any]:
         cfg = ctx.cfg
-        verified = all(m.get("weights", {}).get("verified", True) for m in ev.metrics.values())
+        verified = all(weights_verified(m.get("weights")) for m in ev.metrics.values())
         return {
             "status": "complete",
             "kind": "score",
