@@ -71,3 +71,32 @@ def test_scores_equal_the_pickscore_inference_code(weights, tokenizer, shape):
     np.testing.assert_allclose(m.item_values(), ref, rtol=0, atol=1e-4)
     assert r.value == pytest.approx(ref.mean(), abs=1e-4) and r.n == 3
     assert "logit_scale" in r.settings["score"]
+
+
+def test_the_vit_h14_architecture_is_open_clips_vit_h14():
+    """PickScore is fine-tuned from LAION's CLIP ViT-H/14 (an OpenCLIP model): our transformers
+    config must be open_clip's ``ViT-H-14.json``, widths, depths, heads and activation (no
+    ``quick_gelu`` there: nn.GELU, transformers' "gelu"). Checked on the config only, not by
+    building the 986M-parameter model."""
+    import json
+    from pathlib import Path
+
+    import open_clip
+    from evalsuite.metrics.pickscore import ARCHS
+
+    oc = json.loads((Path(open_clip.__file__).parent / "model_configs" / "ViT-H-14.json")
+                    .read_text())
+    ours = ARCHS["ViT-H-14"]
+    v, t = oc["vision_cfg"], oc["text_cfg"]
+    assert ours["projection_dim"] == oc["embed_dim"]
+    assert (ours["vision_config"]["hidden_size"], ours["vision_config"]["num_hidden_layers"],
+            ours["vision_config"]["patch_size"], ours["vision_config"]["image_size"]) == (
+        v["width"], v["layers"], v["patch_size"], v["image_size"])
+    assert ours["vision_config"]["num_attention_heads"] == v["width"] // v["head_width"]
+    assert ours["vision_config"]["intermediate_size"] == v["width"] * v.get("mlp_ratio", 4)
+    assert (ours["text_config"]["hidden_size"], ours["text_config"]["num_hidden_layers"],
+            ours["text_config"]["num_attention_heads"]) == (t["width"], t["layers"], t["heads"])
+    assert ours["text_config"]["intermediate_size"] == t["width"] * t.get("mlp_ratio", 4)
+    assert not oc.get("quick_gelu", False)  # nn.GELU: transformers' "gelu", not "quick_gelu"
+    built = build_pickscore_model("tiny").config  # every arch gets the same activation
+    assert built.vision_config.hidden_act == built.text_config.hidden_act == "gelu"
