@@ -18,9 +18,8 @@ from evalsuite.data.prompts import Prompt, PromptSet
 from evalsuite.data.reference import ReferenceSet
 from evalsuite.errors import ConfigError
 from evalsuite.features.stats_file import load_stats_map
-from evalsuite.worlds.shapes.scoring import category
 from evalsuite.worlds.shapes.splits import split_items
-from evalsuite.worlds.shapes.world import render, scene_to_dict
+from evalsuite.worlds.shapes.world import category, render, scene_to_dict
 
 RENDERER = "shapes world renderer v1 (4x supersampled, box filter)"
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from evalsuite.worlds.shapes import nets
-from evalsuite.worlds.shapes.world import POSITIONS, Obj, Scene
+from evalsuite.worlds.shapes.world import POSITIONS, Obj, Scene, category
 
 ATTRIBUTES = ("shape", "colour", "size", "position", "count", "relation", "all")
 Found = dict[str, dict[str, str]]  # position -> {"shape", "colour", "size"}
@@ -54,11 +54,6 @@ def check_scene(truth: Scene, found: Found) -> dict[str, list[bool]]:
                                for p in POSITIONS for q in POSITIONS if p != q)]
     out["all"] = [all(all(v) for v in out.values())]
     return out
-
-
-def category(truth: Scene) -> str:
-    """The prompt category used in breakdowns."""
-    return "one_object" if len(truth.objects) == 1 else "two_objects"
 
 
 def summarise(truths: Sequence[Scene], founds: Sequence[Found]) -> dict[str, Any]:

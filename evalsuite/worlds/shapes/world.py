@@ -262,3 +262,9 @@ def scene_from_dict(data: dict[str, Any]) -> Scene:
         return Scene(objects, data.get("relation"), data["background"])
     except (KeyError, TypeError) as exc:
         raise ConfigError(f"Not a shapes scene dict ({exc}): {data!r}.") from exc
+
+
+def category(truth: Scene) -> str:
+    """The prompt category used in breakdowns (a scene's, so the prompt set can name it
+    without the scoring networks)."""
+    return "one_object" if len(truth.objects) == 1 else "two_objects"
