@@ -78,7 +78,8 @@ def test_a_pass_on_three_threads_equals_the_pass_on_one(tmp_path, workers):
         assert a.get("per_image") == b.get("per_image"), name
     files = {p.name: p.read_bytes() for p in (tmp_path / "one" / "features").glob("*.npy")}
     assert len(files) == 2
-    assert files == {p.name: p.read_bytes() for p in (tmp_path / "three" / "features").glob("*.npy")}
+    three_files = (tmp_path / "three" / "features").glob("*.npy")
+    assert files == {p.name: p.read_bytes() for p in three_files}
 
 
 class _NanNet:
