@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import weakref
 import zipfile
 from contextlib import contextmanager
@@ -158,13 +159,32 @@ class CLIPImageEmbedding(FeatureExtractor):
 
 
 def _model_geometry(model_name: str) -> tuple[int, int]:
-    """(image resolution, embedding dims) from open_clip's model config, without building it."""
-    import open_clip
+    """(image resolution, embedding dims) from open_clip's model config, without building it
+    (and without importing open_clip, 3 s of CPU, when its bundled config file answers: a
+    fully cached run needs no model at all)."""
+    cfg = _bundled_config(model_name) if "open_clip" not in sys.modules else None
+    if cfg is None:
+        import open_clip
 
-    cfg = open_clip.get_model_config(model_name)
+        cfg = open_clip.get_model_config(model_name)
     if cfg is None:
         from evalsuite.errors import ConfigError
 
         raise ConfigError(f"unknown open_clip model {model_name!r}; see open_clip.list_models()")
     size = cfg["vision_cfg"]["image_size"]
     return int(size if isinstance(size, int) else size[0]), int(cfg["embed_dim"])
+
+
+def _bundled_config(model_name: str) -> dict[str, Any] | None:
+    """open_clip's own ``model_configs/<name>.json`` (None: not a bundled model, or no
+    open_clip; then open_clip itself is asked, which also knows registered configs)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations or ":" in model_name \
+            or "/" in model_name:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "model_configs" / f"{model_name}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
