@@ -120,14 +120,15 @@ def pass_workers() -> int:
 @contextmanager
 def intra_op_threads(count: int) -> Iterator[None]:
     """torch's intra-op thread count set to ``count`` inside the block, restored after
-    (nothing is done when torch is not loaded: then nothing in the block runs a network).
+    (nothing is done for ``count`` 0, or when torch is not loaded: then nothing in the block
+    runs a network).
 
     A scoring pass runs one forward per thread with one intra-op thread each
     (``evalsuite.features.workers``): on a small or shared machine, intra-op threads of one
     forward spin waiting for each other (two threads on a busy 2-core machine measured 3.5x
     the CPU time of one for the same Inception forwards)."""
     torch = sys.modules.get("torch")
-    if torch is None:
+    if torch is None or count < 1:  # 0: leave it as it is
         yield
         return
     before = torch.get_num_threads()

@@ -128,7 +128,11 @@ def image_pass(sources: Mapping[str, ImageSource], ids: Sequence[str], batch_siz
         extractor.load()
     roles = {role for role, _, _ in extract} | {r for c in consumers for r in c.roles}
     batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
-    workers, intra = plan_threads(pass_workers(), bool(extract), len(consumers))
+    # VAE round trips computed in the pass (derived sources) keep every core, as before
+    derives = any(hasattr(sources[r], "derive") for r in roles)
+    workers, intra = plan_threads(1 if derives else pass_workers(), bool(extract),
+                                  len(consumers))
+    intra = 0 if derives else intra  # 0: leave torch's thread count alone
     pieces = sum(-(-batch_size // ex.micro_batch) for _, ex, _ in extract) + len(consumers)
     runner, inflight, done = PassRunner(workers), deque(), False
     try:

@@ -19,6 +19,9 @@ while torch uses one intra-op thread:
 
 A pass whose only work is consumers (metrics fed images, no features to compute) keeps
 ``workers // consumers`` intra-op threads each, so a single metric still uses every core.
+A pass that computes VAE round trips of its images (a derived source, decoded on the main
+thread) runs piece by piece with torch's thread count untouched, as before: the VAE keeps
+every core and its reconstructions stay those of the same thread count.
 Only a few batches are in flight (``window``), so memory stays flat in the number of images.
 """
 
