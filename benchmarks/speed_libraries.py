@@ -15,8 +15,8 @@ each in its own process as a user would run them one after another:
   * ``full``: fid_clean, fid_legacy, fid_legacy_tensorflow, KID, CMMD, CLIP score, PSNR/SSIM/LPIPS.
 Each library job runs once; a set's library time is the sum of the jobs it needs.
 
-Per job it prints wall time, CPU time (user + system, with the job's child processes) and
-peak RSS (from ``wait4``), then the ratios, and checks that evalsuite's values equal the
+Per job it prints wall time, CPU time (user + system, with the job's child processes), peak
+RSS (from ``wait4``) and the 1-minute load average as it started, then the ratios, and checks that evalsuite's values equal the
 libraries' within the parity tolerances (exit status 1 if one does not).
 
 Library settings are their defaults except the device (CPU), the weights (the stand-ins) and
@@ -105,6 +105,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict:
     """Run ``cmd``: wall time, CPU seconds (user + system, its reaped child processes such as
     DataLoader workers included) and peak RSS (MiB) from ``wait4``, and the values it printed
     (the JSON object on the last such line of its stdout)."""
+    load = os.getloadavg()[0]  # other processes' demand on the CPUs as the job starts
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, cwd=env["EVALSUITE_BENCH_CWD"])
@@ -117,7 +118,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict:
         raise RuntimeError(f"{' '.join(cmd[:8])} ... failed ({proc.returncode}):\n{stderr[-3000:]}")
     last = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024,
-            "values": json.loads(last[-1]) if last else {}}
+            "load": load, "values": json.loads(last[-1]) if last else {}}
 
 
 def library_cmd(job: str, s: dict) -> list[str]:
@@ -315,21 +316,28 @@ def check(libs: dict, ours: dict, which: str) -> list[str]:
     return bad
 
 
+def _load(job: dict) -> str:
+    """The 1-minute load average as the job started (the CPUs' demand from other work)."""
+    return f"{job['load']:.1f}" if "load" in job else ""
+
+
 def report(r: dict, sets: list[str]) -> list[str]:
     """Print the table per set; returns the failed parity checks."""
     libs, ours, bad = r["libs"], r["ours"], []
-    row = "  {:<44}{:>9.2f} s{:>9.2f} s{:>9.0f} MiB"
+    row = "  {:<44}{:>9.2f} s{:>9.2f} s{:>9.0f} MiB{:>7}"
     for which in sets:
-        print(f"\n[{which}] {'job':<42}{'wall':>11}{'CPU':>11}{'peak RSS':>13}")
+        print(f"\n[{which}] {'job':<42}{'wall':>11}{'CPU':>11}{'peak RSS':>13}{'load':>7}")
         for job in SETS[which]:
             j = libs[job]
-            print(row.format(LIB_JOBS[job][0], j["wall"], j["cpu"], j["rss"]))
+            print(row.format(LIB_JOBS[job][0], j["wall"], j["cpu"], j["rss"], _load(j)))
         tot = {k: sum(libs[j][k] for j in SETS[which]) for k in ("wall", "cpu")}
         peak = max(libs[j]["rss"] for j in SETS[which])
-        print(row.format("reference libraries, in sequence", tot["wall"], tot["cpu"], peak))
+        print(row.format("reference libraries, in sequence", tot["wall"], tot["cpu"], peak, ""))
         cold, warm = ours[which]["cold"], ours[which]["warm"]
-        print(row.format("evalsuite score, cold", cold["wall"], cold["cpu"], cold["rss"]))
-        print(row.format("evalsuite score, warm (cached)", warm["wall"], warm["cpu"], warm["rss"]))
+        print(row.format("evalsuite score, cold", cold["wall"], cold["cpu"], cold["rss"],
+                         _load(cold)))
+        print(row.format("evalsuite score, warm (cached)", warm["wall"], warm["cpu"], warm["rss"],
+                         _load(warm)))
         print(f"  libraries / evalsuite cold: wall {tot['wall'] / cold['wall']:.2f}x, "
               f"CPU {tot['cpu'] / cold['cpu']:.2f}x; libraries / warm: wall "
               f"{tot['wall'] / warm['wall']:.1f}x")

@@ -38,9 +38,14 @@ def require_finite(x: T, component: str) -> T:
     arr = _as_numpy(x)
     if not np.issubdtype(arr.dtype, np.floating) or np.isfinite(arr).all():
         return x
-    nan = int(np.isnan(arr).sum())
-    inf = int(np.isinf(arr).sum())
-    raise NonFiniteError(
-        f"{component} produced non-finite values ({nan} NaN, {inf} infinite of {arr.size}); "
+    raise non_finite_error(component, int(np.isnan(arr).sum()), int(np.isinf(arr).sum()),
+                           arr.size)
+
+
+def non_finite_error(component: str, nan: int, inf: int, size: int) -> NonFiniteError:
+    """The error ``require_finite`` raises: ``component`` and how many of ``size`` values
+    are NaN / infinite (also raised by checks that count on the device)."""
+    return NonFiniteError(
+        f"{component} produced non-finite values ({nan} NaN, {inf} infinite of {size}); "
         "nothing computed from them is kept. Check the weights (a checkpoint with NaN or "
         "overflowing values, or float16 where the model needs float32) and the inputs.")

@@ -11,6 +11,8 @@ exist, which must be computed, and hands out the cached files afterwards.
 from __future__ import annotations
 
 import logging
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -21,7 +23,9 @@ from evalsuite.errors import EvalsuiteError
 from evalsuite.features.base import FeatureExtractor
 from evalsuite.features.cache import FeatureCache, FeatureFile, FeatureWriter, feature_key
 from evalsuite.features.sources import ImageSource
+from evalsuite.features.workers import PassRunner, plan_threads, window
 from evalsuite.numerics import require_finite
+from evalsuite.threads import intra_op_threads, pass_workers
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +117,8 @@ def image_pass(sources: Mapping[str, ImageSource], ids: Sequence[str], batch_siz
 
     Extractors preprocess per image and run fixed micro-batches, so features do not depend on
     ``batch_size``; it is rounded up to a multiple of the micro-batches so that only the last
-    one of the pass is padded.
+    one of the pass is padded. The micro-batches and consumer calls run concurrently, one
+    intra-op thread each (``features.workers``); rows are written and consumers fed in order.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -123,22 +128,65 @@ def image_pass(sources: Mapping[str, ImageSource], ids: Sequence[str], batch_siz
         extractor.load()
     roles = {role for role, _, _ in extract} | {r for c in consumers for r in c.roles}
     batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
-    for chunk in tqdm(batches, desc=desc, unit="batch", disable=not batches):
-        decoded: dict[int, list[np.ndarray]] = {}  # a source in two roles is read once
-        # derived sources last: one whose base is in this pass is computed from its images
-        for role in sorted(roles, key=lambda r: (hasattr(sources[r], "derive"), r)):
-            src = sources[role]
-            base = getattr(src, "base", None)
-            if id(src) in decoded:
-                continue
-            if hasattr(src, "derive") and id(base) in decoded:
-                decoded[id(src)] = src.derive(decoded[id(base)])
-            else:
-                decoded[id(src)] = [src.read(i) for i in chunk]
-        images = {role: decoded[id(sources[role])] for role in roles}
-        for c in consumers:
-            c.fn(chunk, images)
-        for role, extractor, writer in extract:
-            rows = extractor(images[role])
-            writer.append(require_finite(rows, f"feature extractor {extractor.name} "
-                                               f"({role} images)"))
+    # VAE round trips computed in the pass (derived sources) keep every core, as before
+    derives = any(hasattr(sources[r], "derive") for r in roles)
+    workers, intra = plan_threads(1 if derives else pass_workers(), bool(extract),
+                                  len(consumers))
+    intra = 0 if derives else intra  # 0: leave torch's thread count alone
+    pieces = sum(-(-batch_size // ex.micro_batch) for _, ex, _ in extract) + len(consumers)
+    runner, inflight, done = PassRunner(workers), deque(), False
+    try:
+        with intra_op_threads(intra), tqdm(total=len(batches), desc=desc, unit="batch",
+                                           disable=not batches) as bar:
+            for chunk in batches:
+                inflight.append(_submit(runner, chunk, _decode(sources, roles, chunk),
+                                        extract, consumers))
+                while inflight and (len(inflight) >= window(workers, pieces)
+                                    or chunk is batches[-1]):
+                    _retire(inflight.popleft(), extract)
+                    bar.update()
+        done = True
+    finally:
+        runner.close(cancel=not done)
+
+
+def _decode(sources: Mapping[str, ImageSource], roles: set[str],
+            chunk: Sequence[str]) -> dict[str, list[np.ndarray]]:
+    """The images of ``chunk`` per role; a source in two roles is read once, and a derived
+    source whose base is in the pass is computed from its images (so derived ones last)."""
+    decoded: dict[int, list[np.ndarray]] = {}
+    for role in sorted(roles, key=lambda r: (hasattr(sources[r], "derive"), r)):
+        src = sources[role]
+        base = getattr(src, "base", None)
+        if id(src) in decoded:
+            continue
+        if hasattr(src, "derive") and id(base) in decoded:
+            decoded[id(src)] = src.derive(decoded[id(base)])
+        else:
+            decoded[id(src)] = [src.read(i) for i in chunk]
+    return {role: decoded[id(sources[role])] for role in roles}
+
+
+_Batch = tuple[list[list["Future[np.ndarray]"]], list["Future[None]"]]
+
+
+def _submit(runner: PassRunner, chunk: Sequence[str], images: Images,
+            extract: Sequence[tuple[str, FeatureExtractor, FeatureWriter]],
+            consumers: Sequence[Consumer]) -> _Batch:
+    """Hand one batch's pieces to the runner: per extractor its micro-batches (features do
+    not depend on how the images are split into calls), per consumer one call in its lane."""
+    rows = [[runner.submit(ex, images[role][s:s + ex.micro_batch])
+             for s in range(0, len(chunk), ex.micro_batch)] for role, ex, _ in extract]
+    fed = [runner.submit_ordered(k, c.fn, chunk, images) for k, c in enumerate(consumers)]
+    return rows, fed
+
+
+def _retire(batch: _Batch, extract: Sequence[tuple[str, FeatureExtractor, FeatureWriter]]) -> None:
+    """Wait for a batch's pieces (raising the first error) and write its rows in order."""
+    rows, fed = batch
+    for f in fed:
+        f.result()
+    for parts, (role, extractor, writer) in zip(rows, extract):
+        feats = np.concatenate([f.result() for f in parts])
+        writer.append(require_finite(feats, f"feature extractor {extractor.name} "
+                                            f"({role} images)"))

@@ -55,12 +55,7 @@ class PytorchFIDInception(FeatureExtractor):
         return [PYTORCH_FID_ASSET]
 
     def _build(self, weights: Mapping[str, "ResolvedAsset | None"]) -> Any:
-        import torch
-
-        found = weights[PYTORCH_FID_ASSET]
-        state = (torch.load(found.path, map_location="cpu", weights_only=True) if found
-                 else pytorch_fid_standin_state())  # seeded random weights, recorded as such
-        return build_pytorch_fid_blocks(state, self.dims).to(self.device)
+        return build_from_file(weights[PYTORCH_FID_ASSET], self.dims, self.device)[0]
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         return resize.pytorch_fid_bilinear(image)
@@ -137,3 +132,24 @@ class CleanFIDInception(FeatureExtractor):
             return self._model.layers.forward((batch - 128) / 128).view((bs, 2048))
         return self._model(batch, return_features=True).view((bs, 2048))
 
+
+def load_pytorch_fid_state(found: "ResolvedAsset | None") -> Any:
+    """The state dict of a pytorch-fid / torch-fidelity Inception weight file (the same 566
+    tensors), memory-mapped where the file's format allows (no copy of its bytes before the
+    network takes them); None: the seeded stand-in weights, recorded as random."""
+    import torch
+
+    if found is None:
+        return pytorch_fid_standin_state()
+    try:
+        return torch.load(found.path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError:  # a file in torch's legacy (pre-zip) format cannot be mapped
+        return torch.load(found.path, map_location="cpu", weights_only=True)
+
+
+def build_from_file(found: "ResolvedAsset | None", dims: int, device: str) -> Any:
+    """``build_pytorch_fid_blocks`` with the weights of ``found`` (``load_pytorch_fid_state``)
+    and the fc weight the Inception-logits head needs (None when the file has none): one
+    loader for pytorch-fid's and torch-fidelity's files."""
+    state = load_pytorch_fid_state(found)
+    return build_pytorch_fid_blocks(state, dims).to(device), state.get("fc.weight")

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from evalsuite.features.base import FeatureExtractor
-from evalsuite.features.inception_net import build_pytorch_fid_blocks
-from evalsuite.features.standins import pytorch_fid_standin_state
+from evalsuite.features.inception import build_from_file
 
 if TYPE_CHECKING:
     import torch
@@ -62,9 +61,9 @@ def tf1_bilinear(image: np.ndarray, size: int = INCEPTION_SIZE) -> np.ndarray:
 class _LogitsNet:
     """pool3 blocks plus the fc weight: ``logits_unbiased = pool3 @ fc.weight.T``."""
 
-    def __init__(self, state: Mapping[str, Any], device: str) -> None:
-        self.blocks = build_pytorch_fid_blocks(state, 2048).to(device)
-        self.fc_weight = state["fc.weight"].to(device)
+    def __init__(self, found: "ResolvedAsset | None", device: str) -> None:
+        self.blocks, fc_weight = build_from_file(found, 2048, device)
+        self.fc_weight = fc_weight.to(device)
 
     def __call__(self, x: "torch.Tensor") -> "torch.Tensor":
         return self.blocks(x).flatten(1).mm(self.fc_weight.T)
@@ -90,12 +89,7 @@ class InceptionLogits(FeatureExtractor):
         return [TORCH_FIDELITY_ASSET]
 
     def _build(self, weights: Mapping[str, "ResolvedAsset | None"]) -> Any:
-        import torch
-
-        found = weights[TORCH_FIDELITY_ASSET]
-        state = (torch.load(found.path, map_location="cpu", weights_only=True) if found
-                 else pytorch_fid_standin_state())  # seeded random weights, recorded as such
-        return _LogitsNet(state, self.device)
+        return _LogitsNet(weights[TORCH_FIDELITY_ASSET], self.device)
 
     def preprocess(self, image: np.ndarray) -> np.ndarray:
         return (tf1_bilinear(image) - 128) / 128

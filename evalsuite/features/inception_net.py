@@ -51,3 +51,4 @@ def build_pytorch_fid_blocks(state_dict: Mapping[str, Any] | None, dims: int = 2
               [net.Mixed_7a, net.Mixed_7b, net.Mixed_7c, nn.AdaptiveAvgPool2d(output_size=(1, 1))]]
     layers = [m for b in blocks[:BLOCK_BY_DIMS[dims] + 1] for m in b]
     return nn.Sequential(*layers).eval()
+

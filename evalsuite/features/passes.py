@@ -77,12 +77,13 @@ def run_passes(plan: FeaturePlan, batch_size: int, samples: ImageSource,
         text: (id -> prompt, the text-image metrics to feed), or None.
         other: pairing -> (images scored, images compared with, the metrics to feed).
     """
-    consumers = [text_consumer(text[1], text[0])] if text and text[1] else []
+    # one consumer per metric: the runner feeds different metrics at the same time
+    consumers = [text_consumer([m], text[0]) for m in text[1]] if text else []
     sources: dict[str, ImageSource] = {"samples": samples}
     for pairing, (src, metrics) in paired.items():
         if metrics:
             sources[pairing] = src
-            consumers.append(paired_consumer(metrics, pairing))
+            consumers += [paired_consumer([m], pairing) for m in metrics]
     plan.run_pass(sources, batch_size, consumers, desc="samples")
 
     ref_needed = reference is not None and bool(plan.missing("reference"))
@@ -90,13 +91,15 @@ def run_passes(plan: FeaturePlan, batch_size: int, samples: ImageSource,
         if not metrics:
             continue
         if ref_needed and reference is not None and compared.identity() == reference.identity():
-            feed = paired_consumer(metrics, pairing, first=pairing, second="reference")
-            plan.run_pass({"reference": reference, pairing: scored}, batch_size, [feed],
+            feed = [paired_consumer([m], pairing, first=pairing, second="reference")
+                    for m in metrics]
+            plan.run_pass({"reference": reference, pairing: scored}, batch_size, feed,
                           desc="reference")
             ref_needed = False
         else:
-            feed = paired_consumer(metrics, pairing, first=pairing, second=f"{pairing}:with")
-            plan.run_pass({pairing: scored, f"{pairing}:with": compared}, batch_size, [feed],
+            feed = [paired_consumer([m], pairing, first=pairing, second=f"{pairing}:with")
+                    for m in metrics]
+            plan.run_pass({pairing: scored, f"{pairing}:with": compared}, batch_size, feed,
                           desc=pairing)
     if ref_needed:
         plan.run_pass({"reference": reference}, batch_size, desc="reference")

@@ -75,7 +75,7 @@ class CLIPScore(TextImageMetric):
         # and OpenAI's TorchScript archives, and seeds random weights (allowed explicitly) so
         # smoke runs are reproducible.
         model = load_open_clip(self.model_name, self.pretrained,
-                               str(found.path) if found else None)
+                               str(found.path) if found else None, self.device)
         # The model's own inference preprocessing, built as create_model_and_transforms does.
         preprocess = image_transform_v2(PreprocessCfg(**model.visual.preprocess_cfg),
                                         is_train=False)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from evalsuite.models.schedulers import build_scheduler, check_sampler
-from evalsuite.numerics import require_finite
+from evalsuite.numerics import non_finite_error, require_finite
 from evalsuite.samples.seeds import prompt_seed  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
@@ -28,10 +28,43 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return (np.clip(images, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-def _finite_latents(pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-    """Stop at the first denoising step whose latents hold NaN/Inf, naming the UNet."""
-    require_finite(tensors["latents"], f"UNet (latents after denoising step {step + 1})")
-    return tensors
+class FiniteLatents:
+    """The ``callback_on_step_end`` that finds the first denoising step whose latents hold
+    NaN/Inf and raises ``NonFiniteError`` naming the UNet and that step, as ``require_finite``
+    would have at the step.
+
+    The check runs on the latents' device: each step only updates small device tensors (the
+    first bad step and its NaN / Inf counts), and the host reads them once (``check``) when
+    the pipeline returns, before its images are checked, so a GPU run is not synchronised at
+    every step. On a CPU (``read_each_step``) reading is free, so the run stops at the bad
+    step itself.
+    """
+
+    def __init__(self, read_each_step: bool) -> None:
+        self.read_each_step = read_each_step
+        self._first: torch.Tensor | None = None  # first bad step (-1: none), NaN, Inf, size
+
+    def __call__(self, pipe: Any, step: int, timestep: Any,
+                 tensors: dict[str, Any]) -> dict[str, Any]:
+        lat = tensors["latents"]
+        if self._first is None:
+            self._first = torch.tensor([-1, 0, 0, lat.numel()], device=lat.device)
+        counts = torch.stack([torch.isnan(lat).sum(), torch.isinf(lat).sum()])
+        new = (self._first[0] < 0) & (counts.sum() > 0)  # a bad step, the first one
+        found = torch.cat([torch.full_like(self._first[:1], step), counts, self._first[3:]])
+        self._first = torch.where(new, found, self._first)
+        if self.read_each_step:
+            self.check()
+        return tensors
+
+    def check(self) -> None:
+        """Raise if a step so far was not finite (reads the device once)."""
+        if self._first is None:
+            return
+        first, nan, inf, size = (int(v) for v in self._first.tolist())
+        if first >= 0:
+            raise non_finite_error(f"UNet (latents after denoising step {first + 1})",
+                                   nan, inf, size)
 
 
 def half_on_cpu_warning(dtype: str, device_type: str) -> str | None:
@@ -97,7 +130,8 @@ class DiffusersGenerator:
             # Per-image generators for stochastic schedulers, seeded apart from the noise.
             generator=[torch.Generator("cpu").manual_seed(x ^ 0x5EED) for x in seeds],
             output_type="np",
-            callback_on_step_end=_finite_latents,
+            callback_on_step_end=(finite := FiniteLatents(self.device.type == "cpu")),
         )
+        finite.check()  # the UNet's error first: NaN latents also decode to NaN images
         images = np.asarray(out.images, dtype=np.float32)
         return to_uint8(require_finite(images, "VAE decoder (generated images)"))
