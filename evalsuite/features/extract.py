@@ -14,7 +14,7 @@ import logging
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -128,11 +128,14 @@ def image_pass(sources: Mapping[str, ImageSource], ids: Sequence[str], batch_siz
         extractor.load()
     roles = {role for role, _, _ in extract} | {r for c in consumers for r in c.roles}
     batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
-    # VAE round trips computed in the pass (derived sources) keep every core, as before
-    derives = any(hasattr(sources[r], "derive") for r in roles)
-    workers, intra = plan_threads(1 if derives else pass_workers(), bool(extract),
-                                  len(consumers))
-    intra = 0 if derives else intra  # 0: leave torch's thread count alone
+    workers, intra = plan_threads(pass_workers(), bool(extract), len(consumers))
+    piece_intra = 0  # 0: each piece runs with the pass's intra-op count
+    if any(hasattr(sources[r], "derive") for r in roles):
+        # VAE round trips computed in the pass (derived sources) keep torch's thread count, as
+        # before; the networks then run one piece at a time, each with the intra-op count of
+        # any other pass, so a feature or metric value never depends on whether its pass
+        # also derived images (CI: 2 intra-op threads moved FID by 1e-8 relative)
+        workers, piece_intra, intra = 1, intra, 0
     pieces = sum(-(-batch_size // ex.micro_batch) for _, ex, _ in extract) + len(consumers)
     runner, inflight, done = PassRunner(workers), deque(), False
     try:
@@ -140,7 +143,7 @@ def image_pass(sources: Mapping[str, ImageSource], ids: Sequence[str], batch_siz
                                            disable=not batches) as bar:
             for chunk in batches:
                 inflight.append(_submit(runner, chunk, _decode(sources, roles, chunk),
-                                        extract, consumers))
+                                        extract, consumers, piece_intra))
                 while inflight and (len(inflight) >= window(workers, pieces)
                                     or chunk is batches[-1]):
                     _retire(inflight.popleft(), extract)
@@ -172,13 +175,20 @@ _Batch = tuple[list[list["Future[np.ndarray]"]], list["Future[None]"]]
 
 def _submit(runner: PassRunner, chunk: Sequence[str], images: Images,
             extract: Sequence[tuple[str, FeatureExtractor, FeatureWriter]],
-            consumers: Sequence[Consumer]) -> _Batch:
+            consumers: Sequence[Consumer], intra: int = 0) -> _Batch:
     """Hand one batch's pieces to the runner: per extractor its micro-batches (features do
-    not depend on how the images are split into calls), per consumer one call in its lane."""
-    rows = [[runner.submit(ex, images[role][s:s + ex.micro_batch])
+    not depend on how the images are split into calls), per consumer one call in its lane;
+    ``intra`` > 0: each piece runs with that many intra-op threads (one runner thread only)."""
+    rows = [[runner.submit(_threaded, intra, ex, images[role][s:s + ex.micro_batch])
              for s in range(0, len(chunk), ex.micro_batch)] for role, ex, _ in extract]
-    fed = [runner.submit_ordered(k, c.fn, chunk, images) for k, c in enumerate(consumers)]
+    fed = [runner.submit_ordered(k, _threaded, intra, c.fn, chunk, images)
+           for k, c in enumerate(consumers)]
     return rows, fed
+
+
+def _threaded(intra: int, fn: Callable[..., Any], *args: Any) -> Any:
+    with intra_op_threads(intra):
+        return fn(*args)
 
 
 def _retire(batch: _Batch, extract: Sequence[tuple[str, FeatureExtractor, FeatureWriter]]) -> None:
