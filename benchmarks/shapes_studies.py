@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from evalsuite.metrics.bootstrap import mean_ci  # noqa: E402
 from evalsuite.results.record import load_records  # noqa: E402
 
 STUDIES = ("mobilediffusion", "bk_sdm")
@@ -103,10 +104,7 @@ def paired_interval(worse: np.ndarray, better: np.ndarray, seed: int = 0,
     """Mean of ``better - worse`` over the same prompts and its 95% percentile bootstrap
     interval (prompts resampled jointly: both cells were sampled from the same prompts
     and seeds)."""
-    diff = better - worse
-    idx = np.random.default_rng(seed).integers(len(diff), size=(resamples, len(diff)))
-    means = diff[idx].mean(axis=1)
-    return float(diff.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+    return mean_ci(better - worse, resamples, seed)  # the suite's own bootstrap
 
 
 def check_clear_cut(by_cell: dict[str, dict[str, Any]]) -> bool:
