@@ -21,10 +21,16 @@ def app(cfg: DictConfig) -> None:
 
     from evalsuite.tasks import run  # the pipeline's imports: after Hydra parsed the command
 
+    from evalsuite.config.aliases import override_key
+
     hydra_cfg = HydraConfig.get()
-    # a multirun's cells leave the report to its end (evalsuite.hydra_callbacks.ReportOnce)
-    record = run(cfg, hydra_choices(), list(hydra_cfg.overrides.task),
-                 report=hydra_cfg.mode != RunMode.MULTIRUN)
+    overrides = list(hydra_cfg.overrides.task)
+    # a multirun's cells leave the report to its end (evalsuite.hydra_callbacks.ReportOnce),
+    # which writes it for the sweep's results folder: a cell given a folder of its own
+    # (paths.results_dir swept) still writes its report itself
+    own_folder = any(override_key(o) == "paths.results_dir" for o in overrides)
+    record = run(cfg, hydra_choices(), overrides,
+                 report=hydra_cfg.mode != RunMode.MULTIRUN or own_folder)
     if record is None:
         return
     metrics = ", ".join(f"{k}={v['value']:.4g}" for k, v in record["metrics"].items()) or "none"

@@ -23,17 +23,17 @@ position 0 (BLIP's ITM head does; ImageReward keeps ``[CLS]``), and neither does
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping
 
 import numpy as np
 
 from evalsuite.errors import ConfigError, EvalsuiteError
+from evalsuite.features.resize import CLIP_MEAN, CLIP_STD
 
 REWARD_MEAN = 0.16717362830052426  # ImageReward.py: self.mean, self.std
 REWARD_STD = 1.0333394966054072
 MAX_TOKENS = 35  # ImageReward.score: padding="max_length", truncation=True, max_length=35
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 # Vision transformer and reward head per architecture: "ViT-L-16" is create_vit('large', 224);
 # "tiny" is the parity test's (benchmarks/imagereward_reference.py).
@@ -231,9 +231,15 @@ def preprocess(image: np.ndarray, size: int) -> Any:
     """ImageReward's ``_transform(size)`` on one uint8 RGB image: torchvision Resize(size,
     bicubic) of the shorter side on the PIL image, CenterCrop, ToTensor, CLIP Normalize."""
     from PIL import Image
+
+    return _transform(size)(Image.fromarray(image).convert("RGB"))
+
+
+@functools.lru_cache(maxsize=4)
+def _transform(size: int) -> Any:
+    """The torchvision pipeline, built once per size (it is applied per image)."""
     from torchvision.transforms import (CenterCrop, Compose, InterpolationMode, Normalize,
                                         Resize, ToTensor)
 
-    transform = Compose([Resize(size, interpolation=InterpolationMode.BICUBIC),
-                         CenterCrop(size), ToTensor(), Normalize(CLIP_MEAN, CLIP_STD)])
-    return transform(Image.fromarray(image).convert("RGB"))
+    return Compose([Resize(size, interpolation=InterpolationMode.BICUBIC), CenterCrop(size),
+                    ToTensor(), Normalize(CLIP_MEAN.tolist(), CLIP_STD.tolist())])

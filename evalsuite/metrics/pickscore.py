@@ -22,6 +22,7 @@ from PIL import Image
 
 from evalsuite.errors import ConfigError
 from evalsuite.features.base import seeded_init
+from evalsuite.features.resize import CLIP_MEAN, CLIP_STD
 from evalsuite.metrics.preference import PromptImageScore, random_record
 
 if TYPE_CHECKING:
@@ -42,8 +43,6 @@ ARCHS: dict[str, dict[str, Any]] = {
                                "num_attention_heads": 2, "num_hidden_layers": 2,
                                "patch_size": 8, "image_size": 32}},
 }
-CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], dtype=np.float32)
-CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], dtype=np.float32)
 
 
 def build_pickscore_model(arch: str = "ViT-H-14") -> Any:

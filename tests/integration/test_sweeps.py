@@ -101,3 +101,12 @@ def test_mobilediffusion_study_runs_as_parallel_local_jobs(tmp_path):
                    cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_study_output(tmp_path, "mobilediffusion", len(cells("mobilediffusion")))
+
+
+def test_cells_with_their_own_results_folder_write_their_own_report(tmp_path):
+    proc = run_cli(["run", "-m", "paths.results_dir=ra,rb", *TINY], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for folder in ("ra", "rb"):
+        page = (tmp_path / folder / "report.html").read_text()
+        (record,) = read_records(tmp_path / folder)
+        assert record["run_id"] in page
